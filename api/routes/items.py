@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import ValidationError
+
+from api.deps import AdminKey, DbConn, IngestKey, ReadKey
+from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from db.queries.items import ItemFilter, delete_item, select_item, select_items, upsert_items
+from schemas.items import (
+    MAX_BULK_ITEMS,
+    BulkRejection,
+    BulkResult,
+    Intent,
+    Item,
+    ItemAccepted,
+    ItemCreate,
+    ItemPage,
+    Kind,
+    Status,
+)
+
+router = APIRouter(prefix="/v1/items", tags=["items"])
+
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor is not one this service issued") from exc
+    if not isinstance(after, int) or after < 0:
+        raise BadRequest("cursor is not one this service issued")
+    return after
+
+
+@router.post("", status_code=202)
+async def create_item(item: ItemCreate, conn: DbConn, _: IngestKey) -> ItemAccepted:
+    """Upsert one item by (source, external_id); answered after the commit."""
+    async with conn.transaction():
+        [outcome] = await upsert_items(conn, items=[item])
+    return ItemAccepted(item_id=outcome.item_id, created=outcome.created)
+
+
+_BULK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/ItemCreate"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def _parse_rows(body: bytes, content_type: str) -> list[Any]:
+    media = content_type.split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("Body is not valid UTF-8") from exc
+    if media in ("application/x-ndjson", "application/jsonl", "application/ndjson"):
+        rows: list[Any] = []
+        for n, line in enumerate(text.splitlines()):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except (ValueError, RecursionError):
+                rows.append(_BadLine(n))
+        return rows
+    if media not in ("application/json", ""):
+        raise UnsupportedMediaType("Send a JSON array (application/json) or NDJSON (application/x-ndjson)")
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"Body is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, list):
+        raise Unprocessable([{"type": "list_type", "loc": ["body"], "msg": "Input should be a JSON array"}])
+    return parsed
+
+
+class _BadLine:
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+@router.post("/bulk", status_code=202, openapi_extra=_BULK_BODY)
+async def create_items_bulk(request: Request, conn: DbConn, _: IngestKey) -> BulkResult:
+    """Upsert many items at once; valid rows are stored even when others are rejected."""
+    rows = _parse_rows(await request.body(), request.headers.get("content-type", ""))
+    if len(rows) > MAX_BULK_ITEMS:
+        raise PayloadTooLarge(f"A bulk request holds at most {MAX_BULK_ITEMS} items; got {len(rows)}")
+    valid: list[ItemCreate] = []
+    rejected: list[BulkRejection] = []
+    for index, row in enumerate(rows):
+        if isinstance(row, _BadLine):
+            rejected.append(BulkRejection(index=index, error="invalid_json", detail="Line is not valid JSON"))
+            continue
+        try:
+            valid.append(ItemCreate.model_validate(row))
+        except ValidationError as exc:
+            errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+            rejected.append(BulkRejection(index=index, error="validation_error", detail=errors))
+    async with conn.transaction():
+        outcomes = await upsert_items(conn, items=valid)
+    created = sum(o.created for o in outcomes)
+    updated = sum(o.changed and not o.created for o in outcomes)
+    return BulkResult(accepted=len(valid), created=created, updated=updated, rejected=rejected)
+
+
+@router.get("/{item_id}")
+async def get_item(item_id: ItemId, conn: DbConn, _: ReadKey) -> Item:
+    item = await select_item(conn, item_id=item_id)
+    if item is None:
+        raise NotFound(f"Item {item_id} does not exist.")
+    return item
+
+
+@router.get("")
+async def list_items(
+    conn: DbConn,
+    _: ReadKey,
+    source: str | None = None,
+    kind: Kind | None = None,
+    theme_id: Annotated[str | None, Query(pattern=r"^(none|\d{1,18})$")] = None,
+    intent: Intent | None = None,
+    status: Status | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ItemPage:
+    """Items in ingestion order; `theme_id=none` lists the unassigned ones."""
+    filters = ItemFilter(
+        source=source,
+        kind=kind,
+        theme_id=int(theme_id) if theme_id not in (None, "none") else None,
+        unassigned=theme_id == "none",
+        intent=intent,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    data = await select_items(conn, filters=filters, after_id=decode_cursor(cursor), limit=limit)
+    next_cursor = encode_cursor(data[-1].item_id) if len(data) == limit else None
+    return ItemPage(data=data, next_cursor=next_cursor)
+
+
+@router.delete("/{item_id}", status_code=204, response_class=Response)
+async def delete_item_route(item_id: ItemId, conn: DbConn, _: AdminKey) -> Response:
+    """Erase the item, its text, status events and embeddings."""
+    async with conn.transaction():
+        if not await delete_item(conn, item_id=item_id):
+            raise NotFound(f"Item {item_id} does not exist.")
+    return Response(status_code=204)

@@ -1,0 +1,287 @@
+"""Item statements: upsert (single and COPY-staged bulk), status history, reads, erase."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from schemas.items import Item, ItemCreate, StatusEvent, normalise_status
+
+# Columns written from an ItemCreate, in staging-table order.
+_COLUMNS = (
+    "source", "external_id", "kind", "title", "body", "created_at", "source_updated_at",
+    "status", "status_raw", "first_response_at", "reopens_reported", "channel", "priority",
+    "product", "tags", "requester_id", "votes", "url", "intent_hint", "payload_hash",
+)  # fmt: skip
+_STAGE_TYPES = (
+    "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text",
+    "timestamptz", "integer", "text", "text", "text", "text[]", "text", "integer", "text",
+    "text", "bytea",
+)  # fmt: skip
+
+# One upsert for both paths. An older version never overwrites a newer one: the stored row
+# changes only when (updated_at, payload_hash) grows, so replays and reordered deliveries are
+# no-ops and equal timestamps resolve the same way whatever the arrival order.
+_UPSERT = f"""
+INSERT INTO item AS i ({", ".join(_COLUMNS)})
+SELECT {", ".join(_COLUMNS)} FROM {{source}}
+ON CONFLICT (source, external_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:])},
+    deleted_at = NULL, changed_at = now(), pending = true, enqueued_at = NULL
+WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
+    > (coalesce(i.source_updated_at, '-infinity'), i.payload_hash)
+RETURNING item_id, source, external_id, (xmax = 0) AS created
+"""
+
+_REFRESH_DERIVED = """
+WITH ev AS (
+    SELECT item_id, at, to_status, to_status_raw,
+           coalesce(from_status, lag(to_status) OVER w) AS prev
+    FROM status_event WHERE item_id = ANY($1::bigint[])
+    WINDOW w AS (PARTITION BY item_id ORDER BY at, to_status_raw)
+), agg AS (
+    SELECT item_id,
+           min(at) FILTER (WHERE to_status IN ('solved', 'closed')
+                           AND (prev IS NULL OR prev NOT IN ('solved', 'closed'))) AS first_solved,
+           max(at) FILTER (WHERE to_status IN ('solved', 'closed')
+                           AND (prev IS NULL OR prev NOT IN ('solved', 'closed'))) AS last_solved,
+           count(*) FILTER (WHERE prev IN ('solved', 'closed')
+                            AND to_status IN ('new', 'open', 'pending', 'on_hold')) AS reopens,
+           (array_agg(to_status ORDER BY at DESC, to_status_raw DESC))[1] AS latest_status,
+           (array_agg(to_status_raw ORDER BY at DESC, to_status_raw DESC))[1] AS latest_raw,
+           max(at) AS latest_at
+    FROM ev GROUP BY item_id
+)
+UPDATE item i SET
+    first_solved_at = CASE WHEN agg.item_id IS NOT NULL THEN agg.first_solved
+                           WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END,
+    last_solved_at = CASE WHEN agg.item_id IS NOT NULL THEN agg.last_solved
+                          WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END,
+    reopen_count = CASE WHEN agg.item_id IS NOT NULL THEN agg.reopens
+                        ELSE coalesce(i.reopens_reported, 0) END,
+    status = CASE WHEN agg.latest_status IS NOT NULL
+                   AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
+                  THEN agg.latest_status ELSE i.status END,
+    status_raw = CASE WHEN agg.latest_status IS NOT NULL
+                       AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
+                      THEN agg.latest_raw ELSE i.status_raw END
+FROM (SELECT unnest($1::bigint[]) AS item_id) ids
+LEFT JOIN agg ON agg.item_id = ids.item_id
+WHERE i.item_id = ids.item_id
+"""
+
+_NOTIFY = "SELECT pg_notify('work_ready', '')"
+
+
+@dataclass(frozen=True)
+class UpsertOutcome:
+    item_id: int
+    created: bool
+    changed: bool
+
+
+def payload_hash(item: ItemCreate) -> bytes:
+    canonical = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+def item_row(item: ItemCreate) -> tuple[Any, ...]:
+    status_raw = item.status
+    return (
+        item.source, item.external_id, item.kind, item.title, item.body, item.created_at,
+        item.updated_at, normalise_status(status_raw), status_raw, item.first_response_at,
+        item.reopens, item.channel, item.priority, item.product, list(item.tags),
+        item.requester_id, item.votes, item.url, item.intent, payload_hash(item),
+    )  # fmt: skip
+
+
+def event_rows(item: ItemCreate) -> list[tuple[Any, ...]]:
+    return [
+        (
+            e.at,
+            normalise_status(e.from_status),
+            normalise_status(e.to_status),
+            e.from_status,
+            e.to_status,
+        )
+        for e in item.status_events
+    ]
+
+
+async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate]) -> list[UpsertOutcome]:
+    """Upsert items and merge their status events; call inside a transaction.
+
+    One row goes through a VALUES list; many go through COPY into a temporary staging table and
+    one INSERT ... SELECT, so 5,000 items cost a handful of round trips. Within one batch the same
+    (source, external_id) keeps its newest version.
+    """
+    if not items:
+        return []
+    if len(items) == 1:
+        params = item_row(items[0])
+        values = ", ".join(f"${n}::{t}" for n, t in enumerate(_STAGE_TYPES, start=1))
+        source = f"(VALUES ({values})) AS v({', '.join(_COLUMNS)})"
+        rows = await conn.fetch(_UPSERT.format(source=source), *params)
+    else:
+        await conn.execute(
+            "CREATE TEMP TABLE item_stage ("
+            + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
+            + ", idx integer) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table(
+            "item_stage",
+            records=[(*item_row(it), n) for n, it in enumerate(items)],
+            columns=[*_COLUMNS, "idx"],
+        )
+        source = (
+            "(SELECT DISTINCT ON (source, external_id) * FROM item_stage ORDER BY source, external_id,"
+            " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
+        )
+        rows = await conn.fetch(_UPSERT.format(source=source), *())
+        await conn.execute("DROP TABLE item_stage")
+
+    changed = {(r["source"], r["external_id"]): r for r in rows}
+    keys = list({(it.source, it.external_id) for it in items})
+    id_rows = await conn.fetch(
+        "SELECT item_id, source, external_id FROM item"
+        " WHERE (source, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    ids = {(r["source"], r["external_id"]): r["item_id"] for r in id_rows}
+
+    ev_item, ev_at, ev_from, ev_to, ev_from_raw, ev_to_raw = [], [], [], [], [], []
+    for it in items:
+        for at, f, t, fr, tr in event_rows(it):
+            ev_item.append(ids[(it.source, it.external_id)])
+            ev_at.append(at)
+            ev_from.append(f)
+            ev_to.append(t)
+            ev_from_raw.append(fr)
+            ev_to_raw.append(tr)
+    if ev_item:
+        await conn.execute(
+            "INSERT INTO status_event (item_id, at, from_status, to_status, from_status_raw, to_status_raw)"
+            " SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[],"
+            " $5::text[], $6::text[]) ON CONFLICT ON CONSTRAINT status_event_key DO NOTHING",
+            ev_item, ev_at, ev_from, ev_to, ev_from_raw, ev_to_raw,
+        )  # fmt: skip
+    await conn.execute(_REFRESH_DERIVED, list(ids.values()))
+    if changed:
+        await conn.execute(_NOTIFY)
+
+    outcomes = []
+    for key in keys:
+        row = changed.get(key)
+        outcomes.append(UpsertOutcome(item_id=ids[key], created=bool(row and row["created"]), changed=row is not None))
+    return outcomes
+
+
+_ITEM_COLUMNS = """
+    item_id, source, external_id, kind, title, body, created_at, source_updated_at AS updated_at,
+    status, status_raw, first_response_at, first_solved_at, last_solved_at, reopen_count, channel,
+    priority, product, tags, requester_id, votes, url, embedded_at, theme_id, feature_theme_id,
+    intent, intent_confidence, intent_source, ingested_at
+"""
+
+
+async def _events_for(conn: asyncpg.Connection, item_ids: list[int]) -> dict[int, list[StatusEvent]]:
+    rows = await conn.fetch(
+        "SELECT item_id, at, from_status, to_status, from_status_raw, to_status_raw FROM status_event"
+        " WHERE item_id = ANY($1::bigint[]) ORDER BY item_id, at, to_status_raw",
+        item_ids,
+    )
+    events: dict[int, list[StatusEvent]] = {}
+    for r in rows:
+        events.setdefault(r["item_id"], []).append(
+            StatusEvent(
+                at=r["at"],
+                from_status=r["from_status"],
+                to_status=r["to_status"] or r["to_status_raw"],
+                from_status_raw=r["from_status_raw"],
+                to_status_raw=r["to_status_raw"],
+            )
+        )
+    return events
+
+
+def _to_items(rows: list[asyncpg.Record], events: dict[int, list[StatusEvent]]) -> list[Item]:
+    return [Item(**dict(r), status_events=events.get(r["item_id"], [])) for r in rows]
+
+
+async def select_item(conn: asyncpg.Connection, *, item_id: int) -> Item | None:
+    row = await conn.fetchrow(f"SELECT {_ITEM_COLUMNS} FROM item WHERE item_id = $1 AND deleted_at IS NULL", item_id)
+    if row is None:
+        return None
+    return _to_items([row], await _events_for(conn, [item_id]))[0]
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    source: str | None = None
+    kind: str | None = None
+    theme_id: int | None = None
+    unassigned: bool = False
+    intent: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+async def select_items(conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int) -> list[Item]:
+    """Items in id order after `after_id` (keyset pagination), at most `limit`."""
+    clauses = ["deleted_at IS NULL", "item_id > $1"]
+    args: list[Any] = [after_id]
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(sql.format(n=len(args)))
+
+    if filters.source is not None:
+        add("source = ${n}", filters.source)
+    if filters.kind is not None:
+        add("kind = ${n}", filters.kind)
+    if filters.unassigned:
+        clauses.append("theme_id IS NULL")
+    elif filters.theme_id is not None:
+        add("(theme_id = ${n} OR feature_theme_id = ${n})", filters.theme_id)
+    if filters.intent is not None:
+        add("intent = ${n}", filters.intent)
+    if filters.status is not None:
+        add("status = ${n}", filters.status)
+    if filters.created_from is not None:
+        add("created_at >= ${n}", filters.created_from)
+    if filters.created_to is not None:
+        add("created_at < ${n}", filters.created_to)
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT {_ITEM_COLUMNS} FROM item WHERE {' AND '.join(clauses)} ORDER BY item_id LIMIT ${len(args)}",
+        *args,
+    )
+    return _to_items(rows, await _events_for(conn, [r["item_id"] for r in rows]))
+
+
+async def delete_item(conn: asyncpg.Connection, *, item_id: int) -> bool:
+    """Erase the item with its text, events and embeddings (cascade)."""
+    deleted = await conn.fetchval("DELETE FROM item WHERE item_id = $1 RETURNING item_id", item_id)
+    return deleted is not None
+
+
+async def mark_items_deleted(conn: asyncpg.Connection, *, keys: Sequence[tuple[str, str]]) -> int:
+    """A source deleted these items: hide them (kept for a recovery that may follow)."""
+    if not keys:
+        return 0
+    result: str = await conn.execute(
+        "UPDATE item SET deleted_at = now(), theme_id = NULL, feature_theme_id = NULL"
+        " WHERE deleted_at IS NULL AND (source, external_id) IN"
+        " (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,54 @@
+"""Work-state statements: claiming pending rows for the relay, heartbeats, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+# A row is claimed when it is pending and was never enqueued, or was enqueued so long ago
+# that its job must have been lost (Redis restarted, worker killed): the sweeper path.
+_CLAIM_ITEMS = """
+UPDATE item SET enqueued_at = now()
+WHERE item_id IN (
+    SELECT item_id FROM item
+    WHERE pending AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
+    ORDER BY item_id LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+RETURNING item_id
+"""
+
+
+async def claim_pending_items(conn: asyncpg.Connection, *, stale_after_s: float, limit: int) -> list[int]:
+    rows = await conn.fetch(_CLAIM_ITEMS, float(stale_after_s), limit)
+    return sorted(r["item_id"] for r in rows)
+
+
+async def release_items(conn: asyncpg.Connection, *, item_ids: Sequence[int]) -> None:
+    """Enqueueing failed: make the rows claimable again at the next poll."""
+    await conn.execute("UPDATE item SET enqueued_at = NULL WHERE item_id = ANY($1::bigint[])", list(item_ids))
+
+
+async def upsert_worker_heartbeat(conn: asyncpg.Connection, *, worker_name: str) -> None:
+    await conn.execute(
+        "INSERT INTO worker_heartbeat (worker_name) VALUES ($1)"
+        " ON CONFLICT (worker_name) DO UPDATE SET seen_at = now()",
+        worker_name,
+    )
+
+
+async def insert_job_failure(
+    conn: asyncpg.Connection,
+    *,
+    job_id: str,
+    func_name: str,
+    args: list[Any],
+    error: str,
+    attempts: int,
+) -> None:
+    await conn.execute(
+        "INSERT INTO job_failure (job_id, func_name, args, error, attempts) VALUES ($1, $2, $3::jsonb, $4, $5)",
+        job_id, func_name, json.dumps(args, default=str), error[:4000], attempts,
+    )  # fmt: skip

@@ -1,0 +1,184 @@
+"""Item request/response models: the public shape of a ticket or forum post (spec/api.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+MAX_BODY_CHARS = 64 * 1024
+MAX_BULK_ITEMS = 10_000
+
+Kind = Literal["ticket", "post"]
+Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+Intent = Literal["feature_request", "bug", "question", "other"]
+
+SOLVED_STATUSES: frozenset[str] = frozenset({"solved", "closed"})
+OPEN_STATUSES: frozenset[str] = frozenset({"new", "open", "pending", "on_hold"})
+
+# Raw status words from sources and what they mean (metrics.md: statuses are normalised,
+# the raw value is kept). Vendor connectors map their own codes before this table is used.
+_STATUS_WORDS: dict[str, str] = {
+    "new": "new",
+    "open": "open",
+    "opened": "open",
+    "active": "open",
+    "reopened": "open",
+    "in_progress": "open",
+    "in progress": "open",
+    "pending": "pending",
+    "waiting": "pending",
+    "awaiting": "pending",
+    "snoozed": "on_hold",
+    "hold": "on_hold",
+    "on_hold": "on_hold",
+    "on-hold": "on_hold",
+    "on hold": "on_hold",
+    "solved": "solved",
+    "resolved": "solved",
+    "done": "solved",
+    "answered": "solved",
+    "closed": "closed",
+}
+
+
+def normalise_status(raw: str | None) -> str | None:
+    """Map a source's status word onto the six normalised statuses (None if unknown)."""
+    if raw is None:
+        return None
+    return _STATUS_WORDS.get(raw.strip().lower().replace("-", "_"), None) or _STATUS_WORDS.get(raw.strip().lower())
+
+
+def clean_str(value: str) -> str:
+    """Postgres text cannot hold NUL; lone surrogates cannot be encoded as UTF-8."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(clean_str)]
+ShortStr = Annotated[CleanStr, Field(max_length=512)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone (RFC 3339), e.g. 2026-11-02T10:00:00Z")
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+class StatusEventIn(BaseModel):
+    """One status change as the source reports it; raw statuses are kept beside normalised ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: Timestamp
+    from_status: ShortStr | None = None
+    to_status: ShortStr
+
+
+class ItemCreate(BaseModel):
+    """A ticket or forum post as ingested (POST /v1/items, bulk rows, mapped webhooks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Annotated[CleanStr, Field(min_length=1, max_length=64)]
+    external_id: Annotated[CleanStr, Field(min_length=1, max_length=256)]
+    kind: Kind
+    title: Annotated[CleanStr, Field(max_length=2048)] | None = None
+    body: CleanStr
+    created_at: Timestamp
+    updated_at: Timestamp | None = None
+    status: ShortStr | None = None
+    status_events: Annotated[list[StatusEventIn], Field(max_length=1000)] = []
+    first_response_at: Timestamp | None = None
+    reopens: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    channel: ShortStr | None = None
+    priority: ShortStr | None = None
+    product: ShortStr | None = None
+    tags: Annotated[list[Annotated[CleanStr, Field(max_length=256)]], Field(max_length=200)] = []
+    requester_id: ShortStr | None = None
+    votes: Annotated[int, Field(ge=0, le=2_000_000_000)] | None = None
+    url: Annotated[CleanStr, Field(max_length=2048)] | None = None
+    intent: Intent | None = None
+
+    @field_validator("body")
+    @classmethod
+    def _body_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("body must not be empty")
+        if len(value) > MAX_BODY_CHARS:
+            raise ValueError(f"body is longer than the limit of {MAX_BODY_CHARS} characters")
+        return value
+
+
+class StatusEvent(BaseModel):
+    at: datetime
+    from_status: str | None
+    to_status: str
+    from_status_raw: str | None
+    to_status_raw: str
+
+
+class Item(BaseModel):
+    """An item as stored, with what the pipeline derived for it."""
+
+    item_id: int
+    source: str
+    external_id: str
+    kind: Kind
+    title: str | None
+    body: str
+    created_at: datetime
+    updated_at: datetime | None
+    status: str | None
+    status_raw: str | None
+    status_events: list[StatusEvent]
+    first_response_at: datetime | None
+    first_solved_at: datetime | None
+    last_solved_at: datetime | None
+    reopen_count: int
+    channel: str | None
+    priority: str | None
+    product: str | None
+    tags: list[str]
+    requester_id: str | None
+    votes: int | None
+    url: str | None
+    embedded_at: datetime | None
+    theme_id: int | None
+    feature_theme_id: int | None
+    intent: str | None
+    intent_confidence: float | None
+    intent_source: str | None
+    ingested_at: datetime
+
+
+class ItemPage(BaseModel):
+    data: list[Item]
+    next_cursor: str | None
+
+
+class ItemAccepted(BaseModel):
+    item_id: int
+    created: bool
+
+
+class BulkRejection(BaseModel):
+    index: int
+    error: str
+    detail: str | list[dict[str, object]]
+
+
+class BulkResult(BaseModel):
+    accepted: int
+    created: int
+    updated: int
+    rejected: list[BulkRejection]

@@ -1,0 +1,74 @@
+"""Settings: the one pydantic model that describes the environment rather than a payload."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "admin", "password", ""}
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; environment variables are the UPPER-case field names."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/tickets"
+    redis_url: str = "redis://127.0.0.1:56379/0"
+    admin_api_key: SecretStr | None = None
+
+    # Connection budget (README "Connection budget"): API processes x pool max + workers + 10.
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_statement_timeout_ms: int = 5_000
+    db_worker_statement_timeout_ms: int = 600_000
+    db_idle_in_transaction_timeout_ms: int = 30_000
+    db_acquire_timeout_s: float = 5.0
+
+    # Limits (spec/api.md, reliability W9)
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_item_request_bytes: int = 1024 * 1024
+    max_webhook_bytes: int = 1024 * 1024
+    rate_limit_per_minute: int = 6_000
+
+    # Pipeline
+    embedder: Literal["onnx-int8", "sentence-transformers"] = "onnx-int8"
+    model_cache_dir: Path = Path("var/models")
+    embed_batch_size: int = 256
+    job_timeout_s: int = 600
+    cluster_job_timeout_s: int = 3_600
+    relay_poll_s: float = 1.0
+    sweep_after_s: int = 120
+    cluster_every_new_items: int = 500
+    cluster_every_s: int = 6 * 3600
+    cluster_window_days: int | None = None
+    cluster_sample_threshold: int = 60_000
+    assign_min_similarity: float = 0.55
+    failure_ttl_s: int = 7 * 24 * 3600
+
+    @field_validator("admin_api_key")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("ADMIN_API_KEY is a placeholder; generate a real key")
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("ADMIN_API_KEY must be at least 16 characters")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Entry points only (create_app, workers, db.migrate); everything else receives Settings."""
+    return Settings()

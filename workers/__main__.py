@@ -1,0 +1,61 @@
+"""`python -m workers`: configure logging, preload the model, run the relay and an RQ worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import types
+
+from redis import Redis
+from rq import SimpleWorker
+
+from schemas.settings import get_settings
+from workers.failures import record_final_failure
+from workers.jobs import get_embedder
+from workers.queues import ALL_QUEUES
+from workers.relay import start_relay_thread
+
+log = logging.getLogger("workers")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers")
+    parser.add_argument("--queues", default=",".join(ALL_QUEUES), help="comma-separated queue names")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay here")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    # Loaded once here: SimpleWorker runs jobs in this process, so no job pays for it again,
+    # and onnxruntime's thread pools never cross a fork.
+    embedder = get_embedder(settings)
+    log.info("model ready: %s", embedder.model_version)
+
+    stop_relay = None if args.no_relay else start_relay_thread(settings)
+    redis = Redis.from_url(settings.redis_url)
+    worker = SimpleWorker(
+        [q for q in args.queues.split(",") if q],
+        connection=redis,
+        exception_handlers=[record_final_failure],
+        job_monitoring_interval=10,
+    )
+
+    def on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+        # RQ's own handler finishes the current job and stops; make sure the relay stops too.
+        if stop_relay is not None:
+            stop_relay.set()
+        raise SystemExit(0)
+
+    if args.burst:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    worker.work(burst=args.burst, with_scheduler=True)
+    if stop_relay is not None:
+        stop_relay.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Queue names and enqueue limits, shared by the API, the relay and the workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from rq import Queue, Retry
+
+from schemas.settings import Settings
+
+ITEMS_QUEUE = "items"
+DELIVERIES_QUEUE = "deliveries"
+CLUSTERING_QUEUE = "clustering"
+ALL_QUEUES = (DELIVERIES_QUEUE, ITEMS_QUEUE, CLUSTERING_QUEUE)
+
+# Retries back off; after the last one the failure is recorded in Postgres (job_failure).
+RETRY_INTERVALS = [10, 30, 120]
+
+
+def enqueue(
+    redis: Redis,
+    settings: Settings,
+    queue: str,
+    func: str,
+    *args: Any,
+    job_id: str,
+    timeout: int | None = None,
+) -> None:
+    Queue(queue, connection=redis).enqueue_call(
+        func,
+        args=args,
+        job_id=job_id,
+        timeout=timeout or settings.job_timeout_s,
+        result_ttl=300,
+        failure_ttl=settings.failure_ttl_s,
+        retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+    )
