@@ -12,6 +12,7 @@ from rq import Queue
 
 from api.auth import Principal, hash_key, is_bootstrap_key
 from api.errors import Forbidden, Unauthorized
+from api.ratelimit import check_rate_limit
 from db.queries.keys import select_active_key_by_hash
 from schemas.settings import Settings
 
@@ -69,6 +70,8 @@ def require(scope: str) -> Callable[[Request, asyncpg.Connection], Awaitable[Pri
         principal = await authenticate(request, conn, bearer_token(request))
         if not principal.allows(scope):
             raise Forbidden(f"This key lacks the '{scope}' scope")
+        settings: Settings = request.state.settings
+        await check_rate_limit(request.state.aredis, principal, settings.rate_limit_per_minute)
         request.state.principal = principal
         return principal
 

@@ -13,10 +13,11 @@ from typing import TypedDict
 import asyncpg
 from fastapi import FastAPI
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
-from api.routes import health, items, keys
+from api.routes import clustering, health, items, keys, requesters, themes
 from db.pool import create_pool
 from schemas.settings import Settings, get_settings
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 class State(TypedDict):
     pool: asyncpg.Pool
     redis: Redis
+    aredis: AsyncRedis
     settings: Settings
 
 
@@ -36,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         pool = await create_pool(settings)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        aredis = AsyncRedis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
         try:
-            yield {"pool": pool, "redis": redis, "settings": settings}
+            yield {"pool": pool, "redis": redis, "aredis": aredis, "settings": settings}
         finally:
             redis.close()
+            await aredis.aclose()
             await pool.close()
 
     docs = not settings.is_production
@@ -54,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (health, items, keys):
+    for module in (health, items, keys, themes, clustering, requesters):
         app.include_router(module.router)
     return app

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:55432/tickets"
     redis_url: str = "redis://127.0.0.1:56379/0"
     admin_api_key: SecretStr | None = None
+    # Seals webhook connection secrets at rest (api/secrets.py). Unset: connections are refused (503).
+    # Changing it makes the stored secrets unreadable: re-issue them after a change.
+    secret_key: SecretStr | None = None
 
     # Connection budget (README "Connection budget"): API processes x pool max + workers + 10.
     db_pool_min: int = 1
@@ -37,7 +40,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 32 * 1024 * 1024
     max_item_request_bytes: int = 1024 * 1024
     max_webhook_bytes: int = 1024 * 1024
-    rate_limit_per_minute: int = 6_000
+    rate_limit_per_minute: int = 60_000  # per API key; 0 turns it off
 
     # Pipeline
     embedder: Literal["onnx-int8", "sentence-transformers"] = "onnx-int8"
@@ -61,6 +64,15 @@ class Settings(BaseSettings):
             raise ValueError("ADMIN_API_KEY is a placeholder; generate a real key")
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("ADMIN_API_KEY must be at least 16 characters")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _refuse_weak_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("SECRET_KEY is a placeholder; generate a random one")
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters")
         return value
 
     @property

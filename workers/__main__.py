@@ -14,7 +14,7 @@ from rq import SimpleWorker
 from schemas.settings import get_settings
 from workers.failures import record_final_failure
 from workers.jobs import get_embedder
-from workers.queues import ALL_QUEUES
+from workers.queues import ALL_QUEUES, redis_problem
 from workers.relay import start_relay_thread
 
 log = logging.getLogger("workers")
@@ -34,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     embedder = get_embedder(settings)
     log.info("model ready: %s", embedder.model_version)
 
-    stop_relay = None if args.no_relay else start_relay_thread(settings)
     redis = Redis.from_url(settings.redis_url)
+    problem = redis_problem(redis)
+    if problem:
+        log.error("refusing to start: Redis %s", problem)
+        return 2
+    stop_relay = None if args.no_relay else start_relay_thread(settings)
     worker = SimpleWorker(
         [q for q in args.queues.split(",") if q],
         connection=redis,

@@ -1,6 +1,6 @@
-"""Job functions. Arguments are ids only; heavy imports stay inside functions so the API can
-enqueue by name without loading torch. Every job is idempotent: running it twice on the same
-ids writes the same rows once.
+"""Item job functions. Arguments are ids only; heavy imports stay inside functions so the API can
+enqueue by name without loading torch. Every job is idempotent: running it twice on the same ids
+writes the same rows once.
 """
 
 from __future__ import annotations
@@ -8,22 +8,30 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import asyncpg
+import numpy as np
+from numpy.typing import NDArray
+
 from db.pool import connect
 from db.queries.embeddings import (
     ItemResult,
     select_embedding_hashes,
     select_pending_item_texts,
+    select_vectors,
     update_items_processed,
     upsert_embeddings,
 )
+from db.queries.themes import select_theme_centroids
 from schemas.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from clustering.embed import Embedder
+    from clustering.intent import IntentClassifier
 
 log = logging.getLogger(__name__)
 
 _embedder: Embedder | None = None
+_classifier: IntentClassifier | None = None
 
 
 def get_embedder(settings: Settings) -> Embedder:
@@ -36,8 +44,20 @@ def get_embedder(settings: Settings) -> Embedder:
     return _embedder
 
 
+def get_classifier() -> IntentClassifier:
+    global _classifier
+    if _classifier is None:
+        from clustering.intent import IntentClassifier
+
+        _classifier = IntentClassifier.load()
+    return _classifier
+
+
 async def process_items(item_ids: list[int]) -> int:
-    """Prepare, embed and classify pending items; returns how many were marked processed."""
+    """Prepare, redact, embed and classify pending items, and give each the nearest current theme
+    when it is close enough (new items between clustering runs). Returns how many were marked
+    processed; an item changed meanwhile stays pending and is picked up again."""
+    from clustering.intent import resolve_intent
     from clustering.text import content_hash, prepare_text
 
     settings = get_settings()
@@ -47,32 +67,45 @@ async def process_items(item_ids: list[int]) -> int:
         items = await select_pending_item_texts(conn, item_ids=item_ids)
         if not items:
             return 0
+        ids = [it.item_id for it in items]
         texts = [prepare_text(it.title, it.body) for it in items]
         hashes = [content_hash(t) for t in texts]
-        known = await select_embedding_hashes(
-            conn, item_ids=[it.item_id for it in items], model_version=embedder.model_version
-        )
+        known = await select_embedding_hashes(conn, item_ids=ids, model_version=embedder.model_version)
         todo = [n for n, it in enumerate(items) if known.get(it.item_id) != hashes[n]]
-        vectors = embedder.embed([texts[n] for n in todo]) if todo else None
-        results = [
-            ItemResult(
-                item_id=it.item_id,
-                changed_at=it.changed_at,
-                content_hash=hashes[n],
-                intent=it.intent_hint,
-                intent_confidence=1.0 if it.intent_hint else None,
-                intent_source="source" if it.intent_hint else None,
-                theme_id=None,
+        fresh = embedder.embed([texts[n] for n in todo]) if todo else np.zeros((0, embedder.dim), np.float32)
+        unchanged = [ids[n] for n in range(len(items)) if n not in set(todo)]
+        stored = await select_vectors(conn, item_ids=unchanged, model_version=embedder.model_version)
+        vectors = np.zeros((len(items), embedder.dim), dtype=np.float32)
+        for row, n in enumerate(todo):
+            vectors[n] = fresh[row]
+        for n, item_id in enumerate(ids):
+            if item_id in stored:
+                vectors[n] = stored[item_id]
+
+        predicted, confidence = get_classifier().predict(vectors, texts)
+        theme_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity)
+        results = []
+        for n, it in enumerate(items):
+            intent, conf, decided_by = resolve_intent(it.intent_hint, predicted[n], float(confidence[n]))
+            results.append(
+                ItemResult(
+                    item_id=it.item_id,
+                    changed_at=it.changed_at,
+                    content_hash=hashes[n],
+                    clean_text=texts[n],
+                    intent=intent,
+                    intent_confidence=conf,
+                    intent_source=decided_by,
+                    theme_id=theme_ids[n],
+                )
             )
-            for n, it in enumerate(items)
-        ]
         async with conn.transaction():
-            if vectors is not None:
+            if todo:
                 await upsert_embeddings(
                     conn,
-                    item_ids=[items[n].item_id for n in todo],
+                    item_ids=[ids[n] for n in todo],
                     hashes=[hashes[n] for n in todo],
-                    vectors=vectors,
+                    vectors=fresh,
                     model_version=embedder.model_version,
                 )
             done = await update_items_processed(conn, results=results)
@@ -80,3 +113,15 @@ async def process_items(item_ids: list[int]) -> int:
         return done
     finally:
         await conn.close()
+
+
+async def nearest_themes(
+    conn: asyncpg.Connection, vectors: NDArray[np.float32], min_similarity: float
+) -> list[int | None]:
+    """The current theme whose centroid is closest, if its cosine similarity reaches the floor."""
+    theme_ids, centroids = await select_theme_centroids(conn, scope="all")
+    if not theme_ids or len(vectors) == 0:
+        return [None] * len(vectors)
+    sims = vectors @ centroids.T
+    best = sims.argmax(axis=1)
+    return [theme_ids[b] if sims[n, b] >= min_similarity else None for n, b in enumerate(best)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ResponseError
 from rq import Queue, Retry
 
 from schemas.settings import Settings
@@ -36,3 +37,14 @@ def enqueue(
         failure_ttl=settings.failure_ttl_s,
         retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
     )
+
+
+def redis_problem(redis: Redis) -> str | None:
+    """What is wrong with this Redis for a queue, or None. An evicting Redis loses jobs (RQ #1280)."""
+    try:
+        policy = redis.config_get("maxmemory-policy").get("maxmemory-policy")
+    except ResponseError:
+        return None  # CONFIG is disabled on some managed services; nothing to check
+    if policy not in (None, "noeviction"):
+        return f"maxmemory-policy is {policy}; a queue needs noeviction"
+    return None

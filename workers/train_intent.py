@@ -277,6 +277,16 @@ def stratified_folds(labels: Sequence[str], k: int, seed: int) -> list[int]:
     return fold
 
 
+def log_proba(clf: IntentClassifier, vectors: FloatArray, texts: Sequence[str]) -> FloatArray:
+    """Log-probabilities with columns in `LABELS` order (absent classes get log 1e-12)."""
+    out = np.full((len(texts), len(LABELS)), np.log(1e-12))
+    if len(texts):
+        probs = clf.predict_proba(vectors, texts)
+        for j, label in enumerate(clf.classes):
+            out[:, LABELS.index(label)] = np.log(np.clip(probs[:, j], 1e-12, None))
+    return out
+
+
 def cross_validate(
     configs: Sequence[ModelConfig],
     issues: tuple[FloatArray, list[str], list[str]],
@@ -308,11 +318,8 @@ def cross_validate(
                 config,
                 weights=[1.0] * len(tr_i) + [helper.weights[i] for i in tr_h],
             )
-            columns = [clf.classes.index(c) for c in LABELS]
-            p_issue = clf.predict_proba(issue_vecs[va_i], [issue_texts[i] for i in va_i])
-            p_help = clf.predict_proba(help_vecs[va_h], [helper.texts[i] for i in va_h])
-            issue_logp[va_i] = np.log(np.clip(p_issue[:, columns], 1e-12, None))
-            help_logp[va_h] = np.log(np.clip(p_help[:, columns], 1e-12, None))
+            issue_logp[va_i] = log_proba(clf, issue_vecs[va_i], [issue_texts[i] for i in va_i])
+            help_logp[va_h] = log_proba(clf, help_vecs[va_h], [helper.texts[i] for i in va_h])
             fold_scores.append(
                 macro_f1(
                     [issue_labels[i] for i in va_i],

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from db.migrate import pending_migrations
 from schemas.settings import Settings
+from workers.queues import redis_problem
 
 router = APIRouter(tags=["health"])
 
@@ -33,8 +34,8 @@ async def get_readiness(request: Request) -> JSONResponse:
     except Exception as exc:  # any failure here is "not ready", never a 500
         checks.setdefault("postgres", f"unreachable: {type(exc).__name__}")
     try:
-        await asyncio.wait_for(asyncio.to_thread(request.state.redis.ping), timeout=2)
-        checks["redis"] = "ok"
+        problem = await asyncio.wait_for(asyncio.to_thread(redis_problem, request.state.redis), timeout=2)
+        checks["redis"] = problem or "ok"
     except Exception as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values()) and len(checks) == 4

@@ -17,7 +17,7 @@ CREATE TABLE api_key (
 
 CREATE TABLE theme (
     theme_id                bigserial PRIMARY KEY,
-    kind                    text NOT NULL DEFAULT 'all',
+    scope                   text NOT NULL DEFAULT 'all',   -- 'all' items or 'feature' requests
     label                   text NOT NULL,
     keywords                text[] NOT NULL DEFAULT '{}',
     size                    integer NOT NULL DEFAULT 0,
@@ -33,11 +33,11 @@ CREATE TABLE theme (
     updated_run_id          bigint,
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT theme_kind_check CHECK (kind IN ('all', 'feature')),
+    CONSTRAINT theme_scope_check CHECK (scope IN ('all', 'feature')),
     CONSTRAINT theme_status_check
         CHECK (status IN ('emerging', 'active', 'fading', 'merged_into', 'split_into'))
 );
-CREATE INDEX theme_kind_current_idx ON theme (kind, is_current);
+CREATE INDEX theme_scope_current_idx ON theme (scope, is_current);
 
 CREATE TABLE item (
     item_id            bigserial PRIMARY KEY,
@@ -74,6 +74,7 @@ CREATE TABLE item (
     feature_theme_id   bigint REFERENCES theme (theme_id) ON DELETE SET NULL,
     embedded_at        timestamptz,
     content_hash       bytea,
+    clean_text         text,          -- prepared and redacted text (keywords, labels)
     -- work state
     ingested_at        timestamptz NOT NULL DEFAULT now(),
     changed_at         timestamptz NOT NULL DEFAULT now(),
@@ -119,7 +120,7 @@ CREATE TABLE embedding (
 
 CREATE TABLE clustering_run (
     run_id       bigserial PRIMARY KEY,
-    kind         text NOT NULL DEFAULT 'all',
+    scope        text NOT NULL DEFAULT 'all',
     status       text NOT NULL DEFAULT 'queued',
     trigger      text NOT NULL DEFAULT 'manual',
     items        integer,
@@ -133,10 +134,11 @@ CREATE TABLE clustering_run (
     started_at   timestamptz,
     finished_at  timestamptz,
     CONSTRAINT clustering_run_status_check
-        CHECK (status IN ('queued', 'running', 'done', 'failed'))
+        CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    CONSTRAINT clustering_run_scope_check CHECK (scope IN ('all', 'feature'))
 );
--- At most one queued or running run per kind: the API answers 409 on the second.
-CREATE UNIQUE INDEX clustering_run_one_active_idx ON clustering_run (kind)
+-- At most one queued or running run per scope: the API answers 409 on the second.
+CREATE UNIQUE INDEX clustering_run_one_active_idx ON clustering_run (scope)
     WHERE status IN ('queued', 'running');
 
 -- Jobs whose retries ran out, with their error: Postgres is the record, not RQ.

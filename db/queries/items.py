@@ -285,3 +285,11 @@ async def mark_items_deleted(conn: asyncpg.Connection, *, keys: Sequence[tuple[s
         [k[1] for k in keys],
     )
     return int(result.split()[-1])
+
+
+async def delete_requester_items(conn: asyncpg.Connection, *, requester_id: str, source: str | None) -> int:
+    """Erase every item of one requester (right to erasure), with events and embeddings."""
+    status: str = await conn.execute(
+        "DELETE FROM item WHERE requester_id = $1 AND ($2::text IS NULL OR source = $2)", requester_id, source
+    )
+    return int(status.split()[-1])

@@ -1,0 +1,116 @@
+"""Clustering-run statements. A run row is the record of a run; RQ only carries it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from schemas.themes import Run
+
+_COLUMNS = """run_id, scope, status, trigger, items, themes, unassigned, kept_share, ari, timings, error,
+    created_at, started_at, finished_at"""
+
+
+def _to_run(row: asyncpg.Record) -> Run:
+    data = dict(row)
+    data["timings"] = json.loads(data["timings"]) if isinstance(data["timings"], str) else data["timings"]
+    return Run(**data)
+
+
+async def insert_run(conn: asyncpg.Connection, *, scope: str, trigger: str) -> int | None:
+    """A queued run, or None when one is already queued or running for this scope."""
+    run_id: int | None = await conn.fetchval(
+        "INSERT INTO clustering_run (scope, trigger) VALUES ($1, $2)"
+        " ON CONFLICT (scope) WHERE status IN ('queued', 'running') DO NOTHING RETURNING run_id",
+        scope,
+        trigger,
+    )
+    return run_id
+
+
+async def select_run(conn: asyncpg.Connection, *, run_id: int) -> Run | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clustering_run WHERE run_id = $1", run_id)
+    return _to_run(row) if row else None
+
+
+async def select_runs(conn: asyncpg.Connection, *, before_id: int | None, limit: int) -> list[Run]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM clustering_run WHERE $1::bigint IS NULL OR run_id < $1 ORDER BY run_id DESC LIMIT $2",
+        before_id,
+        limit,
+    )
+    return [_to_run(r) for r in rows]
+
+
+async def update_run_started(conn: asyncpg.Connection, *, run_id: int) -> bool:
+    status: str = await conn.execute(
+        "UPDATE clustering_run SET status = 'running', started_at = now(), error = NULL"
+        " WHERE run_id = $1 AND status IN ('queued', 'running')",
+        run_id,
+    )
+    return status.endswith(" 1")
+
+
+async def update_run_done(
+    conn: asyncpg.Connection,
+    *,
+    run_id: int,
+    items: int,
+    themes: int,
+    unassigned: int,
+    kept_share: float | None,
+    ari: float | None,
+    timings: dict[str, Any],
+) -> None:
+    await conn.execute(
+        "UPDATE clustering_run SET status = 'done', finished_at = now(), items = $2, themes = $3,"
+        " unassigned = $4, kept_share = $5, ari = $6, timings = $7::jsonb WHERE run_id = $1",
+        run_id, items, themes, unassigned, kept_share, ari, json.dumps(timings),
+    )  # fmt: skip
+
+
+async def update_run_failed(conn: asyncpg.Connection, *, run_id: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE clustering_run SET status = 'failed', finished_at = now(), error = $2 WHERE run_id = $1",
+        run_id,
+        error[:4000],
+    )
+
+
+async def select_stale_queued_runs(conn: asyncpg.Connection, *, older_than_s: float) -> list[Run]:
+    """Queued runs whose job never started (Redis lost it): to enqueue again."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM clustering_run WHERE status = 'queued'"
+        " AND created_at < now() - make_interval(secs => $1)",
+        float(older_than_s),
+    )
+    return [_to_run(r) for r in rows]
+
+
+async def select_clustering_due(conn: asyncpg.Connection, *, scope: str, every_new_items: int, every_s: int) -> bool:
+    """Whether an automatic run is due: enough newly embedded items, or the schedule has come round."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT max(started_at) FROM clustering_run WHERE scope = $1 AND status = 'done') AS last,"
+        " EXISTS (SELECT 1 FROM clustering_run WHERE scope = $1 AND status IN ('queued', 'running')) AS busy",
+        scope,
+    )
+    assert row is not None
+    if row["busy"]:
+        return False
+    last = row["last"]
+    new_items: int = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM item WHERE embedded_at IS NOT NULL AND deleted_at IS NULL"
+        " AND ($1::timestamptz IS NULL OR embedded_at > $1)"
+        " AND ($2 = 'all' OR intent = 'feature_request') LIMIT $3) s",
+        last,
+        scope,
+        every_new_items,
+    )
+    if new_items >= every_new_items:
+        return True
+    if last is None:
+        return False
+    overdue: bool = await conn.fetchval("SELECT $1 < now() - make_interval(secs => $2)", last, float(every_s))
+    return overdue and new_items > 0

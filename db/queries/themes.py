@@ -1,0 +1,190 @@
+"""Theme statements: the clustering job's input and output, and the theme reads of the API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+from numpy.typing import NDArray
+
+from schemas.themes import Theme, ThemeDetail, WeekVolume
+
+_COLUMNS = """theme_id, scope, label, keywords, size, status, is_current, first_seen_at, last_seen_at,
+    representative_item_ids, merged_into, split_into"""
+
+
+@dataclass(frozen=True)
+class ClusteringInput:
+    item_ids: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    texts: list[str]
+    created_at: list[datetime]
+    theme_ids: list[int | None]  # the assignment before this run
+
+
+async def select_clustering_input(
+    conn: asyncpg.Connection, *, scope: str, model_version: str, window_days: int | None
+) -> ClusteringInput:
+    theme_column = "theme_id" if scope == "all" else "feature_theme_id"
+    rows = await conn.fetch(
+        f"SELECT i.item_id, e.vector, coalesce(i.clean_text, '') AS text, i.created_at, i.{theme_column} AS theme_id"
+        " FROM embedding e JOIN item i USING (item_id)"
+        " WHERE e.model_version = $1 AND i.deleted_at IS NULL"
+        " AND ($2 = 'all' OR i.intent = 'feature_request')"
+        " AND ($3::integer IS NULL OR i.created_at >= now() - make_interval(days => $3))"
+        " ORDER BY i.item_id",
+        model_version,
+        scope,
+        window_days,
+    )
+    dim = len(rows[0]["vector"]) // 4 if rows else 0
+    vectors = np.empty((len(rows), dim), dtype=np.float32)
+    for n, r in enumerate(rows):
+        vectors[n] = np.frombuffer(r["vector"], dtype="<f4")
+    return ClusteringInput(
+        item_ids=np.array([r["item_id"] for r in rows], dtype=np.int64),
+        vectors=vectors,
+        texts=[r["text"] for r in rows],
+        created_at=[r["created_at"] for r in rows],
+        theme_ids=[r["theme_id"] for r in rows],
+    )
+
+
+async def select_theme_centroids(conn: asyncpg.Connection, *, scope: str) -> tuple[list[int], NDArray[np.float32]]:
+    rows = await conn.fetch(
+        "SELECT theme_id, centroid FROM theme WHERE scope = $1 AND is_current AND centroid IS NOT NULL"
+        " ORDER BY theme_id",
+        scope,
+    )
+    if not rows:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    return [r["theme_id"] for r in rows], np.stack([np.frombuffer(r["centroid"], dtype="<f4") for r in rows])
+
+
+@dataclass(frozen=True)
+class ThemeWrite:
+    theme_id: int | None  # None: a new theme
+    label: str
+    keywords: list[str]
+    size: int
+    status: str
+    centroid: NDArray[np.float32]
+    representative_item_ids: list[int]
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+async def upsert_theme(conn: asyncpg.Connection, *, scope: str, run_id: int, theme: ThemeWrite) -> int:
+    args: list[Any] = [
+        theme.label, theme.keywords, theme.size, theme.status, np.ascontiguousarray(theme.centroid, "<f4").tobytes(),
+        theme.representative_item_ids, theme.first_seen_at, theme.last_seen_at, run_id,
+    ]  # fmt: skip
+    if theme.theme_id is None:
+        theme_id: int = await conn.fetchval(
+            "INSERT INTO theme (scope, label, keywords, size, status, centroid, representative_item_ids,"
+            " first_seen_at, last_seen_at, created_run_id, updated_run_id)"
+            " VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING theme_id",
+            *args,
+            scope,
+        )
+        return theme_id
+    await conn.execute(
+        "UPDATE theme SET label = $1, keywords = $2, size = $3, status = $4, centroid = $5,"
+        " representative_item_ids = $6, first_seen_at = $7, last_seen_at = $8, updated_run_id = $9,"
+        " is_current = true, merged_into = NULL, split_into = NULL, updated_at = now() WHERE theme_id = $10",
+        *args,
+        theme.theme_id,
+    )
+    return theme.theme_id
+
+
+async def update_themes_retired(
+    conn: asyncpg.Connection,
+    *,
+    run_id: int,
+    merged: dict[int, int],
+    split: dict[int, list[int]],
+    gone: Sequence[int],
+) -> None:
+    """Themes that no longer stand on their own: merged into another, split apart, or emptied."""
+    for old, new in merged.items():
+        await conn.execute(
+            "UPDATE theme SET is_current = false, status = 'merged_into', merged_into = $2, size = 0,"
+            " updated_run_id = $3, updated_at = now() WHERE theme_id = $1",
+            old, new, run_id,
+        )  # fmt: skip
+    for old, parts in split.items():
+        await conn.execute(
+            "UPDATE theme SET is_current = false, status = 'split_into', split_into = $2, size = 0,"
+            " updated_run_id = $3, updated_at = now() WHERE theme_id = $1",
+            old, parts, run_id,
+        )  # fmt: skip
+    if gone:
+        await conn.execute(
+            "UPDATE theme SET is_current = false, status = 'fading', size = 0, updated_run_id = $2,"
+            " updated_at = now() WHERE theme_id = ANY($1::bigint[])",
+            list(gone),
+            run_id,
+        )
+
+
+async def update_item_themes(
+    conn: asyncpg.Connection, *, scope: str, item_ids: Sequence[int], theme_ids: Sequence[int | None]
+) -> None:
+    column = "theme_id" if scope == "all" else "feature_theme_id"
+    await conn.execute(
+        f"UPDATE item i SET {column} = t.theme_id FROM unnest($1::bigint[], $2::bigint[]) AS t(item_id, theme_id)"
+        f" WHERE i.item_id = t.item_id AND i.{column} IS DISTINCT FROM t.theme_id",
+        list(item_ids),
+        list(theme_ids),
+    )
+
+
+def _to_theme(row: asyncpg.Record) -> Theme:
+    return Theme(**dict(row))
+
+
+async def select_themes(
+    conn: asyncpg.Connection,
+    *,
+    scope: str | None,
+    status: str | None,
+    item_kind: str | None,
+    include_retired: bool,
+    after_id: int,
+    limit: int,
+) -> list[Theme]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM theme t WHERE theme_id > $1"
+        " AND ($2::text IS NULL OR scope = $2) AND ($3::text IS NULL OR status = $3)"
+        " AND ($4 OR is_current OR $3 IS NOT NULL)"
+        " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM item i WHERE i.kind = $5"
+        "      AND (i.theme_id = t.theme_id OR i.feature_theme_id = t.theme_id)))"
+        " ORDER BY theme_id LIMIT $6",
+        after_id, scope, status, include_retired, item_kind, limit,
+    )  # fmt: skip
+    return [_to_theme(r) for r in rows]
+
+
+async def select_theme(conn: asyncpg.Connection, *, theme_id: int, tz: str = "UTC") -> ThemeDetail | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM theme WHERE theme_id = $1", theme_id)
+    if row is None:
+        return None
+    merged_from = await conn.fetch("SELECT theme_id FROM theme WHERE merged_into = $1 ORDER BY theme_id", theme_id)
+    split_from = await conn.fetch("SELECT theme_id FROM theme WHERE $1 = ANY(split_into) ORDER BY theme_id", theme_id)
+    weeks = await conn.fetch(
+        "SELECT date_trunc('week', created_at AT TIME ZONE $2)::date AS week, count(*) AS volume FROM item"
+        " WHERE (theme_id = $1 OR feature_theme_id = $1) AND deleted_at IS NULL GROUP BY 1 ORDER BY 1",
+        theme_id,
+        tz,
+    )
+    return ThemeDetail(
+        **dict(row),
+        merged_from=[r["theme_id"] for r in merged_from],
+        split_from=[r["theme_id"] for r in split_from],
+        weekly_volume=[WeekVolume(week=r["week"], volume=r["volume"]) for r in weeks],
+    )
