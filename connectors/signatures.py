@@ -100,10 +100,11 @@ def _or_shared_secret(header: str, signed_scheme: Scheme) -> Scheme:
 def _shared_secret(headers: Mapping[str, str], body: bytes, keys: Sequence[bytes], now: float) -> Verified:
     candidates = [headers.get("x-webhook-secret", "").strip()]
     scheme, _, credential = headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer":
-        candidates.append(credential.strip())
-    elif scheme.lower() == "basic":
-        candidates.extend(_basic_parts(credential.strip()))
+    match scheme.lower():
+        case "bearer":
+            candidates.append(credential.strip())
+        case "basic":
+            candidates.extend(_basic_parts(credential.strip()))
     candidates = [c for c in candidates if c]
     if not candidates:
         return Verified(False, "missing X-Webhook-Secret or Authorization header")

@@ -17,8 +17,8 @@ Intent = Literal["feature_request", "bug", "question", "other"]
 SOLVED_STATUSES: frozenset[str] = frozenset({"solved", "closed"})
 OPEN_STATUSES: frozenset[str] = frozenset({"new", "open", "pending", "on_hold"})
 
-# Raw status words from sources and what they mean (metrics.md: statuses are normalised,
-# the raw value is kept). Vendor connectors map their own codes before this table is used.
+# Raw status words from sources and what they mean (metrics.md: statuses are normalised, the raw
+# value is kept). Connectors map vendor codes to words first; words not here normalise to None.
 _STATUS_WORDS: dict[str, str] = {
     "new": "new",
     "open": "open",
@@ -26,28 +26,38 @@ _STATUS_WORDS: dict[str, str] = {
     "active": "open",
     "reopened": "open",
     "in_progress": "open",
-    "in progress": "open",
+    "waiting_for_support": "open",
     "pending": "pending",
     "waiting": "pending",
     "awaiting": "pending",
+    "pending_reminder": "pending",
+    "pending_close": "pending",
+    "waiting_on_customer": "pending",
+    "waiting_on_third_party": "pending",
+    "waiting_for_customer": "pending",
     "snoozed": "on_hold",
     "hold": "on_hold",
     "on_hold": "on_hold",
-    "on-hold": "on_hold",
-    "on hold": "on_hold",
     "solved": "solved",
     "resolved": "solved",
     "done": "solved",
     "answered": "solved",
     "closed": "closed",
+    "merged": "closed",
+    "canceled": "closed",
+    "cancelled": "closed",
 }
 
 
 def normalise_status(raw: str | None) -> str | None:
-    """Map a source's status word onto the six normalised statuses (None if unknown)."""
+    """Map a source's status word onto the six normalised statuses (None if unknown).
+
+    Case, spaces and dashes do not matter: "On-Hold", "on hold" and "ON_HOLD" are one word.
+    """
     if raw is None:
         return None
-    return _STATUS_WORDS.get(raw.strip().lower().replace("-", "_"), None) or _STATUS_WORDS.get(raw.strip().lower())
+    word = "_".join(raw.strip().lower().replace("-", " ").split())
+    return _STATUS_WORDS.get(word)
 
 
 def clean_str(value: str) -> str:

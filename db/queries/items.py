@@ -32,7 +32,8 @@ _UPSERT = f"""
 INSERT INTO item AS i ({", ".join(_COLUMNS)})
 SELECT {", ".join(_COLUMNS)} FROM {{source}}
 ON CONFLICT (source, external_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:])},
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:] if c != "first_response_at")},
+    first_response_at = coalesce(least(i.first_response_at, EXCLUDED.first_response_at), i.first_response_at),
     deleted_at = NULL, changed_at = now(), pending = true, enqueued_at = NULL
 WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
     > (coalesce(i.source_updated_at, '-infinity'), i.payload_hash)
@@ -172,6 +173,17 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
             " $5::text[], $6::text[]) ON CONFLICT ON CONSTRAINT status_event_key DO NOTHING",
             ev_item, ev_at, ev_from, ev_to, ev_from_raw, ev_to_raw,
         )  # fmt: skip
+    # The first reply is the earliest one any delivery showed, whatever its version: webhooks
+    # often carry only the reply they are about.
+    replies = [(ids[(it.source, it.external_id)], it.first_response_at) for it in items if it.first_response_at]
+    if replies:
+        await conn.execute(
+            "UPDATE item i SET first_response_at = r.at"
+            " FROM (SELECT id, min(at) AS at FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, at) GROUP BY id) r"
+            " WHERE i.item_id = r.id AND (i.first_response_at IS NULL OR r.at < i.first_response_at)",
+            [r[0] for r in replies],
+            [r[1] for r in replies],
+        )
     await conn.execute(_REFRESH_DERIVED, list(ids.values()))
     if changed:
         await conn.execute(_NOTIFY)

@@ -247,3 +247,30 @@ async def test_bodies_over_the_limits_get_413(app_client: httpx.AsyncClient, adm
     too_many = [ticket(str(n)) for n in range(10_001)]
     resp = await app_client.post("/v1/items/bulk", json=too_many, headers=admin)
     assert resp.status_code == 413 and "10000" in resp.json()["detail"]
+
+
+async def test_the_earliest_first_reply_seen_is_kept_whatever_the_version(
+    app_client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    first = await app_client.post("/v1/items", json=ticket(first_response_at="2026-11-02T11:00:00Z"), headers=admin)
+    item_id = first.json()["item_id"]
+    newer = ticket(first_response_at="2026-11-02T12:00:00Z", updated_at="2026-11-03T00:00:00Z")
+    older = ticket(first_response_at="2026-11-02T10:30:00Z", updated_at="2026-11-01T00:00:00Z")
+    await app_client.post("/v1/items", json=newer, headers=admin)
+    item = (await app_client.get(f"/v1/items/{item_id}", headers=admin)).json()
+    assert item["first_response_at"] == "2026-11-02T11:00:00Z"
+    await app_client.post("/v1/items", json=older, headers=admin)
+    item = (await app_client.get(f"/v1/items/{item_id}", headers=admin)).json()
+    assert item["first_response_at"] == "2026-11-02T10:30:00Z"
+    assert item["updated_at"] == "2026-11-03T00:00:00Z"  # the older version changed nothing else
+
+
+def test_status_words_from_every_vendor_normalise() -> None:
+    from schemas.items import normalise_status
+
+    cases = {
+        "Pending Reminder": "pending", "pending close": "pending", "merged": "closed", "hold": "on_hold",
+        "Waiting on Customer": "pending", "waiting for support": "open", "Canceled": "closed",
+        "resolved": "solved", "snoozed": "on_hold", "spam": None, "locked": None, "4": None,
+    }  # fmt: skip
+    assert {w: normalise_status(w) for w in cases} == cases
