@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +37,16 @@ ON CONFLICT (source, external_id) DO UPDATE SET
 WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
     > (coalesce(i.source_updated_at, '-infinity'), i.payload_hash)
 RETURNING item_id, source, external_id, (xmax = 0) AS created
+"""
+
+# The upsert plus the ids of the rows it left alone, in one round trip.
+_UPSERT_ALL = f"""
+WITH src AS (SELECT * FROM {{source}}),
+up AS ({_UPSERT.replace("{source}", "src")})
+SELECT item_id, source, external_id, created, true AS changed FROM up
+UNION ALL
+SELECT i.item_id, i.source, i.external_id, false, false FROM item i JOIN src USING (source, external_id)
+WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.source = i.source AND up.external_id = i.external_id)
 """
 
 _REFRESH_DERIVED = """
@@ -77,7 +86,11 @@ LEFT JOIN agg ON agg.item_id = ids.item_id
 WHERE i.item_id = ids.item_id
 """
 
-_NOTIFY = "SELECT pg_notify('work_ready', '')"
+# NOTIFY is delivered at commit, so the relay never wakes for a row it cannot see yet.
+_REFRESH_AND_NOTIFY = f"""
+WITH refreshed AS ({_REFRESH_DERIVED.strip()} RETURNING 1)
+SELECT pg_notify('work_ready', '') FROM (SELECT count(*) FROM refreshed) AS done
+"""
 
 
 @dataclass(frozen=True)
@@ -88,8 +101,8 @@ class UpsertOutcome:
 
 
 def payload_hash(item: ItemCreate) -> bytes:
-    canonical = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).digest()
+    # pydantic serialises fields in declaration order: a stable canonical form, made in Rust.
+    return hashlib.sha256(item.model_dump_json().encode()).digest()
 
 
 def item_row(item: ItemCreate) -> tuple[Any, ...]:
@@ -125,54 +138,51 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
     if not items:
         return []
     if len(items) == 1:
-        params = item_row(items[0])
         values = ", ".join(f"${n}::{t}" for n, t in enumerate(_STAGE_TYPES, start=1))
         source = f"(VALUES ({values})) AS v({', '.join(_COLUMNS)})"
-        rows = await conn.fetch(_UPSERT.format(source=source), *params)
+        rows = await conn.fetch(_UPSERT_ALL.format(source=source), *item_row(items[0]))
     else:
         await conn.execute(
             "CREATE TEMP TABLE item_stage ("
             + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
-            + ", idx integer) ON COMMIT DROP"
+            + ") ON COMMIT DROP"
         )
-        await conn.copy_records_to_table(
-            "item_stage",
-            records=[(*item_row(it), n) for n, it in enumerate(items)],
-            columns=[*_COLUMNS, "idx"],
-        )
+        await conn.copy_records_to_table("item_stage", records=[item_row(it) for it in items], columns=_COLUMNS)
         source = (
             "(SELECT DISTINCT ON (source, external_id) * FROM item_stage ORDER BY source, external_id,"
             " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
         )
-        rows = await conn.fetch(_UPSERT.format(source=source), *())
+        rows = await conn.fetch(_UPSERT_ALL.format(source=source))
         await conn.execute("DROP TABLE item_stage")
 
-    changed = {(r["source"], r["external_id"]): r for r in rows}
-    keys = list({(it.source, it.external_id) for it in items})
-    id_rows = await conn.fetch(
-        "SELECT item_id, source, external_id FROM item"
-        " WHERE (source, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-    )
-    ids = {(r["source"], r["external_id"]): r["item_id"] for r in id_rows}
+    found = {(r["source"], r["external_id"]): r for r in rows}
+    keys = list(dict.fromkeys((it.source, it.external_id) for it in items))
+    missing = [k for k in keys if k not in found]
+    if missing:
+        # Committed by a concurrent writer after this statement's snapshot: ON CONFLICT saw it, the
+        # SELECT half of the statement could not. One more look finds it.
+        for r in await conn.fetch(
+            "SELECT item_id, source, external_id, false AS created, false AS changed FROM item"
+            " WHERE (source, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            [k[0] for k in missing],
+            [k[1] for k in missing],
+        ):
+            found[(r["source"], r["external_id"])] = r
+    ids = {key: row["item_id"] for key, row in found.items()}
+    touched = {row["item_id"] for row in found.values() if row["changed"]}
 
-    ev_item, ev_at, ev_from, ev_to, ev_from_raw, ev_to_raw = [], [], [], [], [], []
-    for it in items:
-        for at, f, t, fr, tr in event_rows(it):
-            ev_item.append(ids[(it.source, it.external_id)])
-            ev_at.append(at)
-            ev_from.append(f)
-            ev_to.append(t)
-            ev_from_raw.append(fr)
-            ev_to_raw.append(tr)
-    if ev_item:
-        await conn.execute(
-            "INSERT INTO status_event (item_id, at, from_status, to_status, from_status_raw, to_status_raw)"
-            " SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[],"
-            " $5::text[], $6::text[]) ON CONFLICT ON CONSTRAINT status_event_key DO NOTHING",
-            ev_item, ev_at, ev_from, ev_to, ev_from_raw, ev_to_raw,
-        )  # fmt: skip
+    events = [(ids[(it.source, it.external_id)], *ev) for it in items for ev in event_rows(it)]
+    if events:
+        columns = list(zip(*events, strict=True))
+        touched.update(
+            r["item_id"]
+            for r in await conn.fetch(
+                "INSERT INTO status_event (item_id, at, from_status, to_status, from_status_raw, to_status_raw)"
+                " SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[],"
+                " $5::text[], $6::text[]) ON CONFLICT ON CONSTRAINT status_event_key DO NOTHING RETURNING item_id",
+                *[list(c) for c in columns],
+            )
+        )
     # The first reply is the earliest one any delivery showed, whatever its version: webhooks
     # often carry only the reply they are about.
     replies = [(ids[(it.source, it.external_id)], it.first_response_at) for it in items if it.first_response_at]
@@ -184,15 +194,13 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
             [r[0] for r in replies],
             [r[1] for r in replies],
         )
-    await conn.execute(_REFRESH_DERIVED, list(ids.values()))
-    if changed:
-        await conn.execute(_NOTIFY)
+    if touched:
+        await conn.execute(_REFRESH_AND_NOTIFY, sorted(touched))
 
-    outcomes = []
-    for key in keys:
-        row = changed.get(key)
-        outcomes.append(UpsertOutcome(item_id=ids[key], created=bool(row and row["created"]), changed=row is not None))
-    return outcomes
+    return [
+        UpsertOutcome(item_id=ids[k], created=bool(found[k]["created"]), changed=bool(found[k]["changed"]))
+        for k in keys
+    ]
 
 
 _ITEM_COLUMNS = """
