@@ -21,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ADMIN_KEY, machine, percentile, realistic_items, service, stores  # noqa: E402
+from bench.common import ADMIN_KEY, machine, percentile, realistic_items, service, stores
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
 
@@ -95,7 +95,8 @@ def main() -> None:
     print("| measure | value |")
     print("|---|---|")
     print(
-        f"| bulk ingest, {args.items:,} items in batches of {args.batch:,} | {rate:,.0f} items/s ({created:,} created) |"
+        f"| bulk ingest, {args.items:,} items in batches of {args.batch:,} "
+        f"| {rate:,.0f} items/s ({created:,} created) |"
     )
     print(f"| single POST /v1/items at {args.rate:.0f} req/s for {args.seconds:.0f} s | "
           f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "

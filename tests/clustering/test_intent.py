@@ -14,8 +14,9 @@ DIM = 384
 
 
 def unit_rows(rng: np.random.Generator, n: int, centre: np.ndarray | None = None) -> np.ndarray:
-    rows = rng.normal(size=(n, DIM)) * 0.3 + (0.0 if centre is None else centre)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    rows: np.ndarray = rng.normal(size=(n, DIM)) * 0.3 + (0.0 if centre is None else centre)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +53,20 @@ def test_batch_and_single_item_predictions_agree(shipped: IntentClassifier) -> N
     texts = ["a", "b crash", "c?", "would be nice to have d"]
 
     batch = shipped.predict_proba(vectors, texts)
-    single = np.vstack(
-        [shipped.predict_proba(vectors[i : i + 1], texts[i : i + 1]) for i in range(4)]
-    )
+    single = np.vstack([shipped.predict_proba(vectors[i : i + 1], texts[i : i + 1]) for i in range(4)])
 
     np.testing.assert_allclose(batch, single, rtol=1e-12)
+
+
+def test_sparse_inference_matches_the_dense_training_formula(shipped: IntentClassifier) -> None:
+    vectors = unit_rows(np.random.default_rng(4), 3)
+    texts = ["How do I add support for X? error", "Traceback: crash in 1.2.3", "thanks"]
+    x = (shipped.features(vectors, texts) - shipped.mean) / shipped.scale
+    logits = (x @ shipped.coef.T + shipped.intercept) / shipped.temperature
+    dense = np.exp(logits - logits.max(axis=1, keepdims=True))
+    dense /= dense.sum(axis=1, keepdims=True)
+
+    np.testing.assert_allclose(shipped.predict_proba(vectors, texts), dense, atol=1e-12)
 
 
 def test_mismatched_vectors_and_texts_are_rejected(shipped: IntentClassifier) -> None:
@@ -100,9 +110,7 @@ def test_artefact_round_trip_keeps_predictions(tmp_path: Path) -> None:
 
     probe = unit_rows(rng, 6)
     probe_texts = ["crash", "add an option?", "", "thanks", "how do i", "number 3"]
-    np.testing.assert_array_equal(
-        clf.predict_proba(probe, probe_texts), loaded.predict_proba(probe, probe_texts)
-    )
+    np.testing.assert_array_equal(clf.predict_proba(probe, probe_texts), loaded.predict_proba(probe, probe_texts))
     assert loaded.model_version == clf.model_version
     assert loaded.vocabulary == clf.vocabulary and loaded.temperature == 1.3
     assert clf.predict(vectors, texts)[0] == labels
@@ -122,8 +130,7 @@ OBVIOUS = [
     ("It would be nice to have a dark theme option in the settings.", "feature_request"),
     ("Feature request: add support for exporting dashboards as PNG images.", "feature_request"),
     (
-        "App crashes with a NullPointerException when I open the settings screen. "
-        "Stack trace attached.",
+        "App crashes with a NullPointerException when I open the settings screen. Stack trace attached.",
         "bug",
     ),
     ("Since the last update I get error 500 every time I save a ticket.", "bug"),
