@@ -1,8 +1,8 @@
 """Text preparation for embedding: ticket markup in, short redacted plain text out.
 
-The pipeline in `prepare_text` is: sanitise code points -> HTML to text -> drop quoted reply
-chains -> drop signatures and ticket-system boilerplate -> Markdown to plain text -> collapse
-whitespace -> cap -> redact. Everything is regexes plus selectolax and phonenumbers, so it is
+The pipeline in `prepare_text` is: sanitise code points -> HTML to text -> bound the length ->
+drop quoted reply chains -> drop signatures and ticket-system boilerplate -> Markdown to plain
+text -> collapse whitespace -> redact -> cap. Everything is regexes plus selectolax and phonenumbers, so it is
 cheap enough to run on every ticket before `content_hash` decides whether to re-embed.
 """
 
@@ -28,8 +28,7 @@ IP = "<IP>"
 # Control characters, lone surrogates and zero-width/format characters. The zero-width ones
 # matter for privacy too: "jo\u200bhn@example.com" would otherwise slip past the e-mail regex.
 _INVISIBLE_RE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\ufeff\ud800-\udfff]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\ud800-\udfff]"
 )
 
 
@@ -56,10 +55,7 @@ _HTML_DROP = (
     "head, script, style, template, blockquote, aside.quote, div.gmail_quote, "
     "div.yahoo_quoted, .gmail_signature, .moz-signature, #Signature"
 )
-_HTML_BLOCKS = (
-    "p, div, li, tr, h1, h2, h3, h4, h5, h6, table, ul, ol, section, article, header, "
-    "footer, dd, dt, hr"
-)
+_HTML_BLOCKS = "p, div, li, tr, h1, h2, h3, h4, h5, h6, table, ul, ol, section, article, header, footer, dd, dt, hr"
 
 _CODE_HEAD_LINES = 3
 _CODE_TAIL_LINES = 2
@@ -160,16 +156,24 @@ _SUBJECT_PREFIX_RE = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|tr|sv|antw)\s*(?:\[\d+
 
 def _cut_at_first(text: str, patterns: tuple[re.Pattern[str], ...]) -> str:
     """Cut `text` at the earliest match, unless nothing would be left before it."""
-    starts = [m.start() for p in patterns if (m := p.search(text))]
-    if not starts:
-        return text
-    start = min(starts)
-    if text[:start].strip():
-        return text[:start]
-    # The message opens with the marker (bottom-posting, or a forward with a note below):
-    # keep what follows instead of returning nothing.
-    newline = text.find("\n", start)
-    return "" if newline == -1 else _cut_at_first(text[newline + 1 :], patterns)
+    pos = 0  # start of the text kept so far
+    found = {p: p.search(text) for p in patterns}
+    while True:
+        for p, m in found.items():
+            if m is not None and m.start() < pos:  # re-search only what fell behind pos
+                found[p] = p.search(text, pos)
+        matches = [m for m in found.values() if m is not None]
+        if not matches:
+            return text[pos:]
+        first = min(matches, key=lambda m: m.start())
+        if text[pos : first.start()].strip():
+            return text[pos : first.start()]
+        # The message opens with the marker (bottom-posting, or a forward with a note
+        # below): drop only the marker and keep what follows instead of returning nothing.
+        newline = text.find("\n", first.end())
+        if newline == -1:
+            return ""
+        pos = newline + 1
 
 
 def _strip_quoted_replies(text: str) -> str:
@@ -179,8 +183,7 @@ def _strip_quoted_replies(text: str) -> str:
 def _is_signature_tail(tail: str) -> bool:
     lines = [line.strip() for line in tail.split("\n") if line.strip()]
     return len(lines) <= _SIGNATURE_MAX_LINES and all(
-        len(line) <= _SIGNATURE_MAX_LINE_CHARS and len(line.split()) <= _SIGNATURE_MAX_LINE_WORDS
-        for line in lines
+        len(line) <= _SIGNATURE_MAX_LINE_CHARS and len(line.split()) <= _SIGNATURE_MAX_LINE_WORDS for line in lines
     )
 
 
@@ -204,8 +207,9 @@ def _strip_boilerplate(text: str) -> str:
 
 _FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
 _MARKDOWN_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\[quote[^\]]*\].*?\[/quote\]", re.S | re.I), ""),  # Discourse quotes
-    (re.compile(r"<!--.*?-->", re.S), ""),
+    # Spans are bounded so that unclosed markers cannot make these regexes quadratic.
+    (re.compile(r"\[quote[^\]\n]{0,200}\].{0,5000}?\[/quote\]", re.S | re.I), ""),  # Discourse
+    (re.compile(r"<!--.{0,5000}?-->", re.S), ""),
     (re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)"), r"\1"),  # images -> alt text
     (re.compile(r"\[([^\]\n]+)\]\((?:[^()\n]|\([^()\n]*\))*\)"), r"\1"),  # links -> text
     (re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]"), r"\1"),  # reference links
@@ -215,7 +219,7 @@ _MARKDOWN_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M), ""),  # ATX headings
     (re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+", re.M), ""),  # list markers
     (re.compile(r"^[ \t]*[-*_=~|:. \t]{3,}$", re.M), ""),  # rules, setext and table rules
-    (re.compile(r"(\*\*|__|~~)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"(\*\*|__|~~)(?=\S)(.{1,300}?)(?<=\S)\1"), r"\2"),
     # Single * or _ only at word edges, so snake_case and "2 * 3" survive.
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),
     (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),
@@ -253,14 +257,13 @@ _IBAN_RE = re.compile(r"(?<![^\W_])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![^
 # 13-19 digit card numbers, grouped by single spaces or dashes in any way.
 _CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,40}(?![\w-])")
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV6_RE = re.compile(r"(?<![\w:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?:%[\w.]+)?(?!\w)")
+# At most 45 characters (the longest textual IPv6 address), which also keeps it linear.
+_IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f:.]{2,45}(?:%[\w.]{1,16})?(?![\w:])")
 # International numbers the phonenumbers metadata may not call valid (fictional ranges,
 # new allocations): "+", then 8-15 digits with light punctuation.
 _PLUS_PHONE_RE = re.compile(r"(?<![\w+])\+\d(?:[ .()/-]{0,2}\d){7,14}(?!\d)")
 # North-American numbers written with separators, including the fictional 555-01xx range.
-_NANP_PHONE_RE = re.compile(
-    r"(?<![\w(+-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"
-)
+_NANP_PHONE_RE = re.compile(r"(?<![\w(+-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])")
 # Runs of digits and phone punctuation worth handing to phonenumbers. Scanning only these
 # keeps redaction linear: PhoneNumberMatcher over a whole ticket per region is ~10x slower.
 _PHONE_CANDIDATE_RE = re.compile(r"(?<!\w)[+(]?\d[\d ()./-]{5,30}\d(?!\w)")
@@ -304,13 +307,10 @@ def _redact_iban(m: re.Match[str]) -> str:
     if length is None:
         return text
     # Map the compact IBAN length back to a position in the (possibly spaced) match.
-    count = 0
-    for end, char in enumerate(text, start=1):
-        count += char != " "
-        if count == length:
-            break
-    else:
+    ends = [i + 1 for i, char in enumerate(text) if char != " "]
+    if len(ends) < length:
         return text
+    end = ends[length - 1]
     compact = text[:end].replace(" ", "").upper()
     if int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 != 1:
         return text
@@ -327,6 +327,8 @@ def _redact_ipv4(m: re.Match[str]) -> str:
 
 def _redact_ipv6(m: re.Match[str]) -> str:
     text = m.group()
+    if text.count(":") < 2:
+        return text  # a hex word, a number or an IPv4 address
     # Sentence punctuation may follow an address ("fe80::1." or "::1:").
     address = text.rstrip(".:") if not text.endswith("::") else text
     if not any(c.isalnum() for c in address):
@@ -403,22 +405,25 @@ def redact(text: str) -> str:
 # --- the pipeline -------------------------------------------------------------------------
 
 _WHITESPACE_RE = re.compile(r"\s+")
-# Redaction runs before the final cap so that a value cut in half at the cap cannot escape
-# detection; this looser bound only keeps the work finite on megabyte-sized bodies.
-_REDACT_BOUND_FACTOR = 8
+# Input kept, as multiples of max_chars. These only bound the work on huge bodies (the HTML
+# parser is superlinear on deep nesting, some regexes on long lines): cleaning rarely removes
+# this much from the top of a message, and the model reads only its first ~1,500 characters.
+_RAW_BOUND_FACTOR = 64
+_TEXT_BOUND_FACTOR = 4
 
 
 def _truncate(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
-    # Cut at a space so a placeholder or a word is never split.
-    cut = text.rfind(" ", 0, max_chars + 1)
+    # Cut at whitespace so a placeholder, a word or a value being redacted is never split.
+    cut = max(text.rfind(" ", 0, max_chars + 1), text.rfind("\n", 0, max_chars + 1))
     return text[: cut if cut > 0 else max_chars].rstrip()
 
 
-def _clean_body(body: str) -> str:
+def _clean_body(body: str, max_chars: int) -> str:
     if _HTML_RE.search(body):
         body = _html_to_text(body)
+    body = _truncate(body, max_chars * _TEXT_BOUND_FACTOR)
     body = _strip_quoted_replies(body)
     body = _strip_signature(body)
     body = _strip_boilerplate(body)
@@ -432,7 +437,8 @@ def prepare_text(title: str | None, body: str, *, max_chars: int = 2000) -> str:
     lines), drops quoted reply chains ("On ... wrote:", ``>`` lines, "-----Original
     Message-----", Outlook "From:/Sent:" headers, "reply above this line" markers), e-mail
     signatures, mobile footers, legal disclaimers and ticket-system boilerplate, collapses
-    whitespace, caps the length and finally applies `redact`.
+    whitespace, applies `redact` and finally caps the length (after redaction, so that no
+    value is cut in half and missed).
 
     Never raises on odd input: NUL bytes, lone surrogates and control characters are
     dropped, and a body that is empty after cleaning gives ``""``.
@@ -449,17 +455,16 @@ def prepare_text(title: str | None, body: str, *, max_chars: int = 2000) -> str:
         Single-line redacted text of at most `max_chars` characters, or ``""`` when nothing
         meaningful is left.
     """
+    if max_chars <= 0:
+        return ""
     parts = []
     # Payloads are loosely typed JSON; a null or numeric field must not fail a whole batch.
     if isinstance(title, str) and title:
-        parts.append(_SUBJECT_PREFIX_RE.sub("", _sanitise(title)))
+        parts.append(_SUBJECT_PREFIX_RE.sub("", _sanitise(_truncate(title, max_chars))))
     if isinstance(body, str) and body:
-        parts.append(_clean_body(_sanitise(body)))
+        parts.append(_clean_body(_sanitise(body[: max_chars * _RAW_BOUND_FACTOR]), max_chars))
     text = _WHITESPACE_RE.sub(" ", "\n".join(parts)).strip()
-    if not text or max_chars <= 0:
-        return ""
-    text = redact(_truncate(text, max_chars * _REDACT_BOUND_FACTOR))
-    return _truncate(text, max_chars)
+    return _truncate(redact(text), max_chars)
 
 
 def content_hash(text: str) -> bytes:
