@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     cluster_every_new_items: int = 500
     cluster_every_s: int = 6 * 3600
     cluster_window_days: int | None = None
-    cluster_sample_threshold: int = 60_000
+    cluster_sample_threshold: int = 20_000
     assign_min_similarity: float = 0.55
     failure_ttl_s: int = 7 * 24 * 3600
 

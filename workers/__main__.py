@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import time
 import types
 
 from redis import Redis
@@ -14,7 +15,7 @@ from rq import SimpleWorker
 from schemas.settings import get_settings
 from workers.failures import record_final_failure
 from workers.jobs import get_embedder
-from workers.queues import ALL_QUEUES, redis_problem
+from workers.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
 from workers.relay import start_relay_thread
 
 log = logging.getLogger("workers")
@@ -33,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     # and onnxruntime's thread pools never cross a fork.
     embedder = get_embedder(settings)
     log.info("model ready: %s", embedder.model_version)
+    queues = [q for q in args.queues.split(",") if q]
+    if CLUSTERING_QUEUE in queues:
+        # UMAP, NN-descent and HDBSCAN compile numba code on first use: pay it here, not in a run.
+        from clustering.cluster import warm_up
+
+        started = time.perf_counter()
+        warm_up()
+        log.info("clustering code compiled in %.1f s", time.perf_counter() - started)
 
     redis = Redis.from_url(settings.redis_url)
     problem = redis_problem(redis)
@@ -41,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop_relay = None if args.no_relay else start_relay_thread(settings)
     worker = SimpleWorker(
-        [q for q in args.queues.split(",") if q],
+        queues,
         connection=redis,
         exception_handlers=[record_final_failure],
         job_monitoring_interval=10,

@@ -1,0 +1,129 @@
+"""The clustering job on synthetic vectors: themes written, ids kept across runs, lineage, stability."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+
+from clustering.embed import OnnxInt8Embedder
+from schemas.settings import Settings
+from workers.themes import cluster_items, lifecycle
+
+MODEL = OnnxInt8Embedder.model_version
+DIM = 384
+
+
+def blobs(n_per: int, centres: np.ndarray, seed: int, spread: float = 0.08) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    points = np.concatenate([c + spread * rng.standard_normal((n_per, DIM)) for c in centres])
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+def centres(k: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((k, DIM))
+    return c / np.linalg.norm(c, axis=1, keepdims=True)
+
+
+async def add_items(db: asyncpg.Connection, vectors: np.ndarray, words: list[str], start: int) -> list[int]:
+    created = datetime.now(UTC) - timedelta(days=3)
+    ids = []
+    for n, v in enumerate(vectors):
+        word = words[n * len(words) // len(vectors)]
+        item_id = await db.fetchval(
+            "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash, clean_text, embedded_at,"
+            " pending) VALUES ('api', $1, 'ticket', $2, $3, 'h', $2, now(), false) RETURNING item_id",
+            str(start + n), f"{word} problem with my {word} again", created,
+        )  # fmt: skip
+        await db.execute(
+            "INSERT INTO embedding (item_id, model_version, content_hash, vector) VALUES ($1, $2, 'h', $3)",
+            item_id, MODEL, v.astype("<f4").tobytes(),
+        )  # fmt: skip
+        ids.append(item_id)
+    return ids
+
+
+async def run(db: asyncpg.Connection) -> dict[str, object]:
+    run_id = await db.fetchval("INSERT INTO clustering_run (scope) VALUES ('all') RETURNING run_id")
+    assert await cluster_items(run_id) == "done"
+    row = await db.fetchrow("SELECT * FROM clustering_run WHERE run_id = $1", run_id)
+    assert row is not None
+    return dict(row)
+
+
+@pytest.fixture
+def job_settings(migrated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DATABASE_URL", migrated.database_url)
+    monkeypatch.setenv("REDIS_URL", migrated.redis_url)
+    from schemas.settings import get_settings
+
+    get_settings.cache_clear()
+    yield migrated
+    get_settings.cache_clear()
+
+
+@pytest.mark.slow
+async def test_runs_find_themes_keep_ids_and_record_stability(job_settings: Settings, db: asyncpg.Connection) -> None:
+    c = centres(4)
+    ids = await add_items(db, blobs(40, c, seed=1), ["refund", "login", "card", "delivery"], start=0)
+    first = await run(db)
+    assert first["status"] == "done" and first["themes"] == 4 and first["items"] == 160
+    assert first["kept_share"] is None  # nothing to compare the first run with
+    themes = {r["theme_id"]: r for r in await db.fetch("SELECT * FROM theme WHERE is_current")}
+    assert len(themes) == 4
+    labels = {r["label"] for r in themes.values()}
+    assert any("refund" in label for label in labels) and any("login" in label for label in labels)
+    before = dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id"))
+    assert all(before[i] is not None for i in ids)
+    assert all(len(t["representative_item_ids"]) == 5 and t["status"] == "emerging" for t in themes.values())
+
+    # the same run again: identical assignment, ids kept, full stability
+    second = await run(db)
+    assert dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id")) == before
+    assert second["kept_share"] == 1.0 and second["ari"] == 1.0
+
+    # new items of the same issues arrive: existing items keep their theme ids
+    await add_items(db, blobs(20, c, seed=2), ["refund", "login", "card", "delivery"], start=1000)
+    third = await run(db)
+    after = dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id"))
+    kept = sum(after[i] == before[i] for i in ids) / len(ids)
+    assert kept >= 0.9 and third["kept_share"] >= 0.9
+    assert {after[i] for i in ids} == set(themes)
+    timings = json.loads(str(third["timings"]))
+    assert set(timings) >= {"load_s", "cluster_s", "keywords_s", "match_s", "write_s", "total_s"}
+
+
+@pytest.mark.slow
+async def test_two_issues_that_become_one_record_merged_into(job_settings: Settings, db: asyncpg.Connection) -> None:
+    c = centres(3, seed=5)
+    await add_items(db, blobs(40, c, seed=3, spread=0.05), ["alpha", "beta", "gamma"], start=0)
+    await run(db)
+    old = await db.fetch("SELECT theme_id FROM theme WHERE is_current ORDER BY theme_id")
+    assert len(old) == 3
+    # re-embed: the second issue's vectors move onto the first one's centre
+    rows = await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id")
+    moved = blobs(40, c[:1], seed=9, spread=0.05)
+    for (item_id, _), v in zip(rows[40:80], moved, strict=True):
+        await db.execute("UPDATE embedding SET vector = $2 WHERE item_id = $1", item_id, v.astype("<f4").tobytes())
+    result = await run(db)
+    assert result["themes"] == 2
+    merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into'")
+    assert len(merged) == 1 and merged[0]["merged_into"] in {r["theme_id"] for r in old}
+
+
+async def test_a_run_that_is_not_queued_is_skipped(job_settings: Settings, db: asyncpg.Connection) -> None:
+    run_id = await db.fetchval("INSERT INTO clustering_run (scope, status) VALUES ('all', 'done') RETURNING run_id")
+    assert await cluster_items(run_id) == "skipped"
+
+
+def test_lifecycle_follows_the_written_definition() -> None:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    assert lifecycle(now - timedelta(days=3), now, 5, 5, 0, now) == "emerging"
+    assert lifecycle(now - timedelta(days=3), now, 4, 4, 0, now) == "active"
+    assert lifecycle(now - timedelta(days=90), now - timedelta(days=29), 50, 0, 10, now) == "fading"
+    assert lifecycle(now - timedelta(days=90), now, 50, 4, 10, now) == "fading"
+    assert lifecycle(now - timedelta(days=90), now, 50, 10, 10, now) == "active"

@@ -1,0 +1,174 @@
+"""The clustering run: embedded items in, themes and assignments out, in one transaction.
+
+One run per scope at a time: the job holds a session advisory lock on its own connection (never a
+pooled one, whose reset would drop it) for the whole run. Theme ids are carried over from the
+previous run by shared members and centroid similarity, so a trend line keeps meaning something.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+
+from db.pool import connect
+from db.queries.runs import select_run, update_run_done, update_run_failed, update_run_started
+from db.queries.themes import (
+    ClusteringInput,
+    ThemeWrite,
+    select_clustering_input,
+    select_theme_centroids,
+    update_item_themes,
+    update_themes_retired,
+    upsert_theme,
+)
+from schemas.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_LOCK_NAMESPACE = 7_301_002
+_SCOPE_KEYS = {"all": 1, "feature": 2}
+# match_themes mints ids for new themes; we mint far above any real id and swap in the ids
+# Postgres gives the inserted rows.
+_PLACEHOLDER_BASE = 2**62
+SEED = 42
+
+
+def lifecycle(first_seen: datetime, last_seen: datetime, size: int, recent: int, before: int, now: datetime) -> str:
+    """emerging: first item under 14 days old and at least 5 items (metrics.md); fading: nothing in
+    the last 28 days, or under half the volume of the 28 days before; otherwise active."""
+    if first_seen > now - timedelta(days=14) and size >= 5:
+        return "emerging"
+    if last_seen < now - timedelta(days=28) or (before >= 5 and recent < before / 2):
+        return "fading"
+    return "active"
+
+
+async def cluster_items(run_id: int) -> str:
+    """Run clustering run `run_id`; returns its final status ("done", "failed" or "skipped")."""
+    settings = get_settings()
+    conn = await connect(settings)
+    try:
+        run = await select_run(conn, run_id=run_id)
+        if run is None or run.status not in ("queued", "running"):
+            return "skipped"
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_NAMESPACE, _SCOPE_KEYS[run.scope]):
+            log.info("run %s skipped: another run of scope %s holds the lock", run_id, run.scope)
+            return "skipped"
+        try:
+            await update_run_started(conn, run_id=run_id)
+            await _run(conn, settings, run_id, run.scope)
+            return "done"
+        except Exception as exc:
+            log.exception("clustering run %s failed", run_id)
+            await update_run_failed(conn, run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+            return "failed"
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, _SCOPE_KEYS[run.scope])
+    finally:
+        await conn.close()
+
+
+async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str) -> None:
+    from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
+    from clustering.keywords import label_themes
+    from clustering.matching import PreviousTheme, match_themes, stability
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
+
+    embedder_class = OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
+    model_version = embedder_class.model_version  # the stored vectors' key; no need to load the model
+    data = await select_clustering_input(
+        conn, scope=scope, model_version=model_version, window_days=settings.cluster_window_days
+    )
+    timings["load_s"] = round(time.perf_counter() - started, 3)
+    n = len(data.item_ids)
+
+    step = time.perf_counter()
+    params = ClusterParams(sample_threshold=settings.cluster_sample_threshold)
+    labels = cluster_vectors(data.vectors, seed=SEED, params=params) if n else np.zeros(0, dtype=np.int64)
+    timings["cluster_s"] = round(time.perf_counter() - step, 3)
+
+    step = time.perf_counter()
+    label_ids, centres = centroids(data.vectors, labels) if n else (np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+    reps = representatives(data.vectors, labels, k=5) if n else {}
+    named = label_themes(data.texts, labels, reps) if n else {}
+    timings["keywords_s"] = round(time.perf_counter() - step, 3)
+
+    step = time.perf_counter()
+    previous = await _previous_themes(conn, scope, data)
+    match = match_themes(
+        [PreviousTheme(theme_id=t, centroid=c, member_ids=frozenset(m)) for t, c, m in previous],
+        data.item_ids.tolist(),
+        labels,
+        label_ids,
+        centres,
+        first_new_id=_PLACEHOLDER_BASE,
+    )
+    timings["match_s"] = round(time.perf_counter() - step, 3)
+
+    step = time.perf_counter()
+    now = datetime.now(UTC)
+    rows_of: dict[int, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels.tolist()):
+        if label >= 0:
+            rows_of[label].append(row)
+    async with conn.transaction():
+        real: dict[int, int] = {}
+        for position, label in enumerate(label_ids.tolist()):
+            rows = rows_of[label]
+            created = [data.created_at[r] for r in rows]
+            recent = sum(c >= now - timedelta(days=28) for c in created)
+            before = sum(now - timedelta(days=56) <= c < now - timedelta(days=28) for c in created)
+            minted = match.theme_ids[label]
+            label_text, keywords = named.get(label, ("", []))
+            write = ThemeWrite(
+                theme_id=None if minted >= _PLACEHOLDER_BASE else minted,
+                label=label_text or "unlabelled theme",
+                keywords=keywords,
+                size=len(rows),
+                status=lifecycle(min(created), max(created), len(rows), recent, before, now),
+                centroid=centres[position],
+                representative_item_ids=[int(data.item_ids[r]) for r in reps.get(label, [])],
+                first_seen_at=min(created),
+                last_seen_at=max(created),
+            )
+            real[minted] = await upsert_theme(conn, scope=scope, run_id=run_id, theme=write)
+        await update_themes_retired(
+            conn,
+            run_id=run_id,
+            merged={old: real.get(new, new) for old, new in match.merged_into.items()},
+            split={old: [real.get(p, p) for p in parts] for old, parts in match.split_into.items()},
+            gone=match.disappeared,
+        )
+        new_assignment = [real[match.theme_ids[label]] if label >= 0 else None for label in labels.tolist()]
+        await update_item_themes(conn, scope=scope, item_ids=data.item_ids.tolist(), theme_ids=new_assignment)
+        ids = data.item_ids.tolist()
+        kept_share, ari = stability(
+            dict(zip(ids, data.theme_ids, strict=True)), dict(zip(ids, new_assignment, strict=True))
+        )
+        timings["write_s"] = round(time.perf_counter() - step, 3)
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        unassigned = int((labels < 0).sum())
+        await update_run_done(
+            conn, run_id=run_id, items=n, themes=len(label_ids), unassigned=unassigned,
+            kept_share=kept_share if previous else None, ari=ari if previous else None, timings=timings,
+        )  # fmt: skip
+    log.info("run %s: %d items, %d themes, %d unassigned, %s", run_id, n, len(label_ids), unassigned, timings)
+
+
+async def _previous_themes(
+    conn: asyncpg.Connection, scope: str, data: ClusteringInput
+) -> list[tuple[int, np.ndarray, set[int]]]:
+    theme_ids, centres = await select_theme_centroids(conn, scope=scope)
+    members: dict[int, set[int]] = defaultdict(set)
+    for item_id, theme_id in zip(data.item_ids.tolist(), data.theme_ids, strict=True):
+        if theme_id is not None:
+            members[theme_id].add(item_id)
+    return [(t, centres[i], members.get(t, set())) for i, t in enumerate(theme_ids)]
