@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     cluster_every_s: int = 6 * 3600
     cluster_window_days: int | None = None
     cluster_sample_threshold: int = 20_000
-    assign_min_similarity: float = 0.55
+    assign_min_similarity: float = 0.5
     failure_ttl_s: int = 7 * 24 * 3600
 
     @field_validator("admin_api_key")

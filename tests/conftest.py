@@ -125,8 +125,9 @@ def worker_env(migrated: Settings) -> dict[str, str]:
 
 @pytest.fixture
 def worker(worker_env: dict[str, str], db: asyncpg.Connection) -> Iterator[subprocess.Popen[bytes]]:
-    """A real worker process (`python -m workers`) on the test stores."""
-    proc = subprocess.Popen([sys.executable, "-m", "workers"], env=worker_env, cwd=ROOT)
+    """A real worker process (`python -m workers`) on the test stores, for items and deliveries
+    (a clustering worker compiles numba at start, which these tests do not need)."""
+    proc = subprocess.Popen([sys.executable, "-m", "workers", "--queues", "deliveries,items"], env=worker_env, cwd=ROOT)
     try:
         yield proc
     finally:

@@ -83,7 +83,8 @@ async def process_items(item_ids: list[int]) -> int:
                 vectors[n] = stored[item_id]
 
         predicted, confidence = get_classifier().predict(vectors, texts)
-        theme_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity)
+        theme_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="all")
+        feature_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="feature")
         results = []
         for n, it in enumerate(items):
             intent, conf, decided_by = resolve_intent(it.intent_hint, predicted[n], float(confidence[n]))
@@ -97,6 +98,7 @@ async def process_items(item_ids: list[int]) -> int:
                     intent_confidence=conf,
                     intent_source=decided_by,
                     theme_id=theme_ids[n],
+                    feature_theme_id=feature_ids[n] if intent == "feature_request" else None,
                 )
             )
         async with conn.transaction():
@@ -116,12 +118,13 @@ async def process_items(item_ids: list[int]) -> int:
 
 
 async def nearest_themes(
-    conn: asyncpg.Connection, vectors: NDArray[np.float32], min_similarity: float
+    conn: asyncpg.Connection, vectors: NDArray[np.float32], min_similarity: float, *, scope: str
 ) -> list[int | None]:
     """The current theme whose centroid is closest, if its cosine similarity reaches the floor."""
-    theme_ids, centroids = await select_theme_centroids(conn, scope="all")
+    from clustering.cluster import assign_to_nearest
+
+    theme_ids, centroids = await select_theme_centroids(conn, scope=scope)
     if not theme_ids or len(vectors) == 0:
         return [None] * len(vectors)
-    sims = vectors @ centroids.T
-    best = sims.argmax(axis=1)
-    return [theme_ids[b] if sims[n, b] >= min_similarity else None for n, b in enumerate(best)]
+    labels = assign_to_nearest(vectors, centroids, min_similarity)
+    return [theme_ids[label] if label >= 0 else None for label in labels.tolist()]

@@ -82,6 +82,7 @@ class ItemResult:
     intent_confidence: float | None
     intent_source: str | None
     theme_id: int | None
+    feature_theme_id: int | None
 
 
 async def update_items_processed(conn: asyncpg.Connection, *, results: Sequence[ItemResult]) -> int:
@@ -91,13 +92,16 @@ async def update_items_processed(conn: asyncpg.Connection, *, results: Sequence[
     status: str = await conn.execute(
         "UPDATE item i SET embedded_at = now(), content_hash = r.h, clean_text = r.txt, intent = r.intent,"
         " intent_confidence = r.conf, intent_source = r.src,"
-        " theme_id = coalesce(i.theme_id, r.theme), pending = false, processed_at = now()"
+        " theme_id = coalesce(i.theme_id, r.theme),"
+        " feature_theme_id = CASE WHEN r.intent = 'feature_request' THEN coalesce(i.feature_theme_id, r.ftheme) END,"
+        " pending = false, processed_at = now()"
         " FROM unnest($1::bigint[], $2::timestamptz[], $3::bytea[], $4::text[], $5::real[],"
-        " $6::text[], $7::bigint[], $8::text[]) AS r(id, changed, h, intent, conf, src, theme, txt)"
+        " $6::text[], $7::bigint[], $8::text[], $9::bigint[])"
+        " AS r(id, changed, h, intent, conf, src, theme, txt, ftheme)"
         " WHERE i.item_id = r.id AND i.changed_at = r.changed",
         [r.item_id for r in results], [r.changed_at for r in results],
         [r.content_hash for r in results], [r.intent for r in results],
         [r.intent_confidence for r in results], [r.intent_source for r in results],
-        [r.theme_id for r in results], [r.clean_text for r in results],
+        [r.theme_id for r in results], [r.clean_text for r in results], [r.feature_theme_id for r in results],
     )  # fmt: skip
     return int(status.split()[-1])
