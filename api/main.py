@@ -12,12 +12,25 @@ from typing import TypedDict
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from api.errors import install_error_handlers
+from api.dashboard.render import STATIC_DIR
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
-from api.routes import clustering, health, items, keys, requesters, themes
+from api.routes import (
+    clustering,
+    connections,
+    dashboard,
+    health,
+    items,
+    keys,
+    reports,
+    requesters,
+    themes,
+    webhooks,
+)
 from db.pool import create_pool
 from schemas.settings import Settings, get_settings
 
@@ -55,9 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (health, items, keys, themes, clustering, requesters):
+    for module in (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard):
         app.include_router(module.router)
+    # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,110 @@
+"""Reports in a terminal, without HTTP: the same functions the routes call, on DATABASE_URL.
+
+python -m api.cli report theme-trends --from 2026-10-01 --to 2026-11-01 [--tz Europe/Berlin] [--top 20]
+python -m api.cli report reopen-rate --from 2026-10-01 --to 2026-11-01 [--group-by source]
+python -m api.cli report resolution-times --metric full_resolution --from ... --to ... [--group-by tag]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any, get_args
+
+from pydantic import BaseModel
+
+from api.errors import AppError
+from api.routes.reports import build_reopen_rate, build_resolution_times, build_theme_trends, parse_window
+from db.pool import connect
+from schemas.items import Kind
+from schemas.reports import (
+    THEME_TREND_COLUMNS,
+    GroupBy,
+    Report,
+    TimeMetric,
+    reopen_rate_columns,
+    resolution_time_columns,
+)
+from schemas.settings import Settings, get_settings
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m api.cli", description="Reports in a terminal.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser("report", help="print a report as a table")
+    reports = report.add_subparsers(dest="report", required=True)
+    for name in ("theme-trends", "reopen-rate", "resolution-times"):
+        sub = reports.add_parser(name)
+        sub.add_argument("--from", dest="from_", required=True, help="RFC 3339 or a date in --tz (inclusive)")
+        sub.add_argument("--to", required=True, help="RFC 3339 or a date in --tz (exclusive)")
+        sub.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+        if name == "theme-trends":
+            sub.add_argument("--source")
+            sub.add_argument("--kind", choices=get_args(Kind))
+            sub.add_argument("--top", type=int)
+        else:
+            sub.add_argument("--group-by", choices=get_args(GroupBy))
+        if name == "resolution-times":
+            sub.add_argument("--metric", required=True, choices=get_args(TimeMetric))
+    return parser.parse_args(argv)
+
+
+async def run_report(args: argparse.Namespace, settings: Settings) -> tuple[Report[Any], list[str]]:
+    window = parse_window(args.from_, args.to, args.tz)
+    conn = await connect(settings, role="cli")
+    try:
+        if args.report == "theme-trends":
+            trends = await build_theme_trends(conn, window=window, source=args.source, kind=args.kind, top=args.top)
+            return trends, THEME_TREND_COLUMNS
+        if args.report == "reopen-rate":
+            reopens = await build_reopen_rate(conn, window=window, group_by=args.group_by)
+            return reopens, reopen_rate_columns(args.group_by)
+        times = await build_resolution_times(conn, window=window, metric=args.metric, group_by=args.group_by)
+        return times, resolution_time_columns(args.metric, args.group_by)
+    finally:
+        await conn.close()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def render_table(rows: Sequence[BaseModel], columns: list[str]) -> str:
+    """Columns padded to their widest cell; numbers right-aligned."""
+    dumped = [row.model_dump(mode="json") for row in rows]
+    cells = [[_cell(d.get(c)) for c in columns] for d in dumped]
+    widths = [max([len(c), *(len(line[n]) for line in cells)]) for n, c in enumerate(columns)]
+    numeric = [bool(dumped) and all(isinstance(d.get(c), int | float) for d in dumped) for c in columns]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for line in cells:
+        padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(line, widths, numeric, strict=True))
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        report, columns = asyncio.run(run_report(args, get_settings()))
+    except AppError as exc:
+        details = exc.detail if isinstance(exc.detail, list) else [{"msg": exc.detail}]
+        for detail in details:
+            print(f"error: {detail['msg']}", file=sys.stderr)
+        return 2
+    window = report.window
+    print(f"{report.definition}: [{window.from_.isoformat()}, {window.to.isoformat()}) {window.tz}")
+    print(render_table(report.rows, columns))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

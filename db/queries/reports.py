@@ -1,0 +1,294 @@
+"""Report statements: theme trends, reopen rate, resolution times, and the per-item export.
+
+Every figure is aggregated in Postgres over the indexed columns (created_at, theme_id,
+first_solved_at, last_solved_at); Python only touches the aggregated rows. Deleted items
+(`deleted_at IS NOT NULL`) are left out everywhere. Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from scipy.special import pdtrc
+
+from db.queries.items import ItemFilter
+from schemas.reports import (
+    EXCLUDED_COUNT,
+    GROUP_KEYS,
+    UNASSIGNED_LABEL,
+    GroupBy,
+    ItemExportRow,
+    ReopenRateRow,
+    ResolutionTimeRow,
+    ThemeTrendRow,
+    TimeMetric,
+    human_duration,
+)
+
+TRAILING_WEEKS = 8
+SPIKE_P_VALUE = 0.01
+SPIKE_MIN_EXCESS = 5
+EMERGING_MAX_AGE = timedelta(days=14)
+EMERGING_MIN_ITEMS = 5
+
+# Theme volume per (local week, theme) over the window plus the trailing weeks, as a dense grid
+# (a shown theme gets a row for every week, zero included) so lag() and the trailing mean see
+# the empty weeks too. Weeks are numbered 1..n: `bounds` holds the n + 1 local Monday midnights
+# as instants (so a DST week is 167 or 169 hours), and width_bucket() finds an item's week by
+# binary search, far cheaper per row than converting each created_at to local time.
+# Theme ids start at 1, so tkey 0 stands for "unassigned".
+_THEME_TRENDS = """
+WITH bounds AS (
+    SELECT array_agg(d AT TIME ZONE $3 ORDER BY d) AS at
+    FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 week') AS d
+), counts AS (
+    SELECT width_bucket(i.created_at, (SELECT at FROM bounds)) AS n,
+           coalesce(i.theme_id, 0) AS tkey, count(*)::int AS volume
+    FROM item i
+    WHERE i.created_at >= (SELECT at[1] FROM bounds)
+      AND i.created_at < (SELECT at[cardinality(at)] FROM bounds)
+      AND i.deleted_at IS NULL
+      AND ($4::text IS NULL OR i.source = $4) AND ($5::text IS NULL OR i.kind = $5)
+    GROUP BY 1, 2
+), shown AS (
+    SELECT tkey, row_number() OVER (ORDER BY total DESC, tkey) AS rank
+    FROM (SELECT tkey, sum(volume) AS total FROM counts
+          WHERE n > $6 AND tkey <> 0
+          GROUP BY tkey ORDER BY total DESC, tkey LIMIT $7) AS top_themes
+    UNION ALL SELECT 0, NULL
+), grid AS (
+    SELECT w.n, s.tkey, s.rank, coalesce(c.volume, 0) AS volume
+    FROM generate_series(1, (SELECT cardinality(at) - 1 FROM bounds)) AS w(n)
+    CROSS JOIN shown s
+    LEFT JOIN counts c ON c.n = w.n AND c.tkey = s.tkey
+), trend AS (
+    SELECT n, tkey, rank, volume,
+           lag(volume) OVER w AS last_week,
+           avg(volume) OVER (w ROWS BETWEEN $6 PRECEDING AND 1 PRECEDING)::float8 AS trailing_mean
+    FROM grid WINDOW w AS (PARTITION BY tkey ORDER BY n)
+), emerging AS (
+    SELECT s.tkey,
+           NOT EXISTS (SELECT 1 FROM item i WHERE i.theme_id = s.tkey AND i.created_at <= $9
+                       AND i.deleted_at IS NULL)
+           AND (SELECT count(*) FROM item i WHERE i.theme_id = s.tkey AND i.created_at > $9
+                AND i.created_at < $8 AND i.deleted_at IS NULL) >= $10 AS is_emerging
+    FROM shown s WHERE s.tkey <> 0
+)
+SELECT $1::date + 7 * (tr.n - 1) AS week, nullif(tr.tkey, 0) AS theme_id, t.label, tr.volume, tr.last_week,
+       tr.trailing_mean, coalesce(e.is_emerging, false) AS is_emerging
+FROM trend tr
+LEFT JOIN theme t ON t.theme_id = tr.tkey
+LEFT JOIN emerging e ON e.tkey = tr.tkey
+WHERE tr.n > $6
+ORDER BY tr.n, tr.rank NULLS LAST
+"""
+
+
+def poisson_upper_tail(volume: int, rate: float) -> float:
+    """P(X >= volume) for X ~ Poisson(rate)."""
+    if volume <= 0:
+        return 1.0
+    if rate <= 0:
+        return 0.0
+    return float(pdtrc(volume - 1, rate))
+
+
+def is_spike(volume: int, trailing_mean: float) -> bool:
+    return volume >= trailing_mean + SPIKE_MIN_EXCESS and poisson_upper_tail(volume, trailing_mean) < SPIKE_P_VALUE
+
+
+async def select_theme_trends(
+    conn: asyncpg.Connection,
+    *,
+    first_week: date,
+    end_week: date,
+    tz: str,
+    as_of: datetime,
+    source: str | None = None,
+    kind: str | None = None,
+    top: int | None = None,
+) -> list[ThemeTrendRow]:
+    """Rows per local week in [first_week, end_week) (Mondays) and theme, the top themes first.
+
+    `as_of` is the moment "emerging" is judged at; the trailing weeks before `first_week` are
+    read too, for the first week's change and for spikes.
+    """
+    trailing_start = first_week - timedelta(weeks=TRAILING_WEEKS)
+    rows = await conn.fetch(
+        _THEME_TRENDS,
+        trailing_start, end_week, tz, source, kind, TRAILING_WEEKS, top,
+        as_of, as_of - EMERGING_MAX_AGE, EMERGING_MIN_ITEMS,
+    )  # fmt: skip
+    return [
+        ThemeTrendRow(
+            week=r["week"],
+            theme_id=r["theme_id"],
+            label=r["label"] if r["theme_id"] is not None else UNASSIGNED_LABEL,
+            volume=r["volume"],
+            wow_change=(r["volume"] - r["last_week"]) / max(r["last_week"], 1),
+            is_spike=is_spike(r["volume"], r["trailing_mean"]),
+            is_emerging=r["is_emerging"],
+        )
+        for r in rows
+    ]
+
+
+# group_by -> (key columns, join, GROUP BY expressions); whitelisted, never user text. Rows come
+# in key order, the null key (unassigned, no tag, no channel...) last.
+_GROUPS: dict[GroupBy, tuple[str, str, str]] = {
+    "theme": (
+        f"i.theme_id, coalesce(t.label, '{UNASSIGNED_LABEL}') AS label",
+        "LEFT JOIN theme t ON t.theme_id = i.theme_id",
+        "i.theme_id, t.label",
+    ),
+    "source": ("i.source", "", "i.source"),
+    "channel": ("i.channel", "", "i.channel"),
+    "priority": ("i.priority", "", "i.priority"),
+    "product": ("i.product", "", "i.product"),
+    # A ticket counts once under each of its (distinct) tags; a ticket without tags under null.
+    "tag": ("g.tag", "LEFT JOIN LATERAL (SELECT DISTINCT u.tag FROM unnest(i.tags) AS u(tag)) g ON true", "g.tag"),
+}
+
+
+def _grouped(select: str, where: str, group_by: GroupBy | None) -> str:
+    if group_by is None:
+        return f"SELECT {select} FROM item i WHERE {where}"
+    keys, join, group = _GROUPS[group_by]
+    return f"SELECT {keys}, {select} FROM item i {join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
+
+
+def _keys(row: asyncpg.Record, group_by: GroupBy | None) -> dict[str, Any]:
+    return {key: row[key] for key in GROUP_KEYS[group_by]}
+
+
+_TICKETS = "i.kind = 'ticket' AND i.deleted_at IS NULL"
+
+
+async def select_reopen_rates(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None = None
+) -> list[ReopenRateRow]:
+    """Tickets whose first solve falls in [start_at, end_at), and how many of them reopened.
+
+    `reopen_count` is derived on write (db/queries/items.py): reopens in the status history, or
+    the source's counter when the item has no history.
+    """
+    sql = _grouped(
+        "count(*) AS solved, count(*) FILTER (WHERE i.reopen_count > 0) AS reopened,"
+        " coalesce(sum(i.reopen_count), 0) AS reopens",
+        f"{_TICKETS} AND i.first_solved_at >= $1 AND i.first_solved_at < $2",
+        group_by,
+    )
+    rows = await conn.fetch(sql, start_at, end_at)
+    return [
+        ReopenRateRow(
+            **_keys(r, group_by),
+            solved=r["solved"],
+            reopened=r["reopened"],
+            reopen_rate=r["reopened"] / r["solved"] if r["solved"] else None,
+            reopens=r["reopens"],
+            reopens_per_solved=r["reopens"] / r["solved"] if r["solved"] else None,
+        )
+        for r in rows
+    ]
+
+
+# metric -> (window column, duration in seconds or NULL when left out, excluded-ticket condition)
+_METRICS: dict[TimeMetric, tuple[str, str, str]] = {
+    "first_response": (
+        "i.created_at",
+        "date_part('epoch', i.first_response_at - i.created_at)",
+        "i.first_response_at IS NULL",
+    ),
+    "first_resolution": (
+        "i.first_solved_at",
+        "date_part('epoch', i.first_solved_at - i.created_at)",
+        "false",
+    ),
+    "full_resolution": (
+        "i.last_solved_at",
+        "CASE WHEN i.status IN ('solved', 'closed') THEN date_part('epoch', i.last_solved_at - i.created_at) END",
+        "i.status IS NULL OR i.status NOT IN ('solved', 'closed')",
+    ),
+}
+
+
+async def select_resolution_times(
+    conn: asyncpg.Connection,
+    *,
+    metric: TimeMetric,
+    start_at: datetime,
+    end_at: datetime,
+    group_by: GroupBy | None = None,
+) -> list[ResolutionTimeRow]:
+    """Count, median, p90 and mean (seconds, calendar time) of one time metric per group.
+
+    The window selects tickets by creation for first_response and by the (first or last) solve
+    for the resolution metrics. Left-out tickets have a NULL duration, which the aggregates skip.
+    """
+    column, duration, excluded = _METRICS[metric]
+    sql = _grouped(
+        f"count({duration}) AS n,"
+        f" percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY {duration}) AS pct,"
+        f" avg({duration}) AS mean, count(*) FILTER (WHERE {excluded}) AS excluded",
+        f"{_TICKETS} AND {column} >= $1 AND {column} < $2",
+        group_by,
+    )
+    rows = await conn.fetch(sql, start_at, end_at)
+    excluded_field = EXCLUDED_COUNT[metric]
+    result = []
+    for r in rows:
+        median, p90 = r["pct"] if r["n"] else (None, None)
+        row = ResolutionTimeRow(
+            **_keys(r, group_by),
+            count=r["n"],
+            median_s=median,
+            p90_s=p90,
+            mean_s=r["mean"],
+            median_human=human_duration(median),
+            p90_human=human_duration(p90),
+            mean_human=human_duration(r["mean"]),
+            **({excluded_field: r["excluded"]} if excluded_field else {}),
+        )
+        result.append(row)
+    return result
+
+
+async def select_item_export_rows(
+    conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int
+) -> list[ItemExportRow]:
+    """One page of the per-item export in id order (keyset), with the list route's filters."""
+    clauses = ["i.deleted_at IS NULL", "i.item_id > $1"]
+    args: list[Any] = [after_id]
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        clauses.append(sql.format(n=len(args)))
+
+    if filters.source is not None:
+        add("i.source = ${n}", filters.source)
+    if filters.kind is not None:
+        add("i.kind = ${n}", filters.kind)
+    if filters.unassigned:
+        clauses.append("i.theme_id IS NULL")
+    elif filters.theme_id is not None:
+        add("(i.theme_id = ${n} OR i.feature_theme_id = ${n})", filters.theme_id)
+    if filters.intent is not None:
+        add("i.intent = ${n}", filters.intent)
+    if filters.status is not None:
+        add("i.status = ${n}", filters.status)
+    if filters.created_from is not None:
+        add("i.created_at >= ${n}", filters.created_from)
+    if filters.created_to is not None:
+        add("i.created_at < ${n}", filters.created_to)
+    args.append(limit)
+    rows = await conn.fetch(
+        "SELECT i.item_id, i.source, i.external_id, i.kind, i.theme_id, t.label AS theme_label, i.intent, i.status,"
+        " i.created_at, i.first_response_at, i.first_solved_at, i.last_solved_at, i.reopen_count, i.channel,"
+        " i.priority, i.product, i.tags"
+        f" FROM item i LEFT JOIN theme t ON t.theme_id = i.theme_id WHERE {' AND '.join(clauses)}"
+        f" ORDER BY i.item_id LIMIT ${len(args)}",
+        *args,
+    )
+    return [ItemExportRow(**dict(r)) for r in rows]
