@@ -16,14 +16,22 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from api.errors import AppError
-from api.routes.reports import build_reopen_rate, build_resolution_times, build_theme_trends, parse_window
+from api.routes.reports import (
+    build_feature_requests,
+    build_reopen_rate,
+    build_resolution_times,
+    build_theme_trends,
+    parse_window,
+)
 from db.pool import connect
 from schemas.items import Kind
 from schemas.reports import (
     THEME_TREND_COLUMNS,
+    FeatureGroupBy,
     GroupBy,
     Report,
     TimeMetric,
+    feature_request_columns,
     reopen_rate_columns,
     resolution_time_columns,
 )
@@ -35,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="print a report as a table")
     reports = report.add_subparsers(dest="report", required=True)
-    for name in ("theme-trends", "reopen-rate", "resolution-times"):
+    for name in ("theme-trends", "reopen-rate", "resolution-times", "feature-requests"):
         sub = reports.add_parser(name)
         sub.add_argument("--from", dest="from_", required=True, help="RFC 3339 or a date in --tz (inclusive)")
         sub.add_argument("--to", required=True, help="RFC 3339 or a date in --tz (exclusive)")
@@ -43,6 +51,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if name == "theme-trends":
             sub.add_argument("--source")
             sub.add_argument("--kind", choices=get_args(Kind))
+            sub.add_argument("--top", type=int)
+        elif name == "feature-requests":
+            sub.add_argument("--group-by", choices=get_args(FeatureGroupBy), default="week,theme")
             sub.add_argument("--top", type=int)
         else:
             sub.add_argument("--group-by", choices=get_args(GroupBy))
@@ -58,6 +69,9 @@ async def run_report(args: argparse.Namespace, settings: Settings) -> tuple[Repo
         if args.report == "theme-trends":
             trends = await build_theme_trends(conn, window=window, source=args.source, kind=args.kind, top=args.top)
             return trends, THEME_TREND_COLUMNS
+        if args.report == "feature-requests":
+            features = await build_feature_requests(conn, window=window, group_by=args.group_by, top=args.top)
+            return features, feature_request_columns(args.group_by)
         if args.report == "reopen-rate":
             reopens = await build_reopen_rate(conn, window=window, group_by=args.group_by)
             return reopens, reopen_rate_columns(args.group_by)

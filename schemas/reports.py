@@ -156,3 +156,26 @@ def human_duration(seconds: float | None) -> str | None:
     if minutes:
         return f"{sign}{minutes}m {secs}s"
     return f"{sign}{secs}s"
+
+
+FeatureGroupBy = Literal["week", "theme", "week,theme"]
+
+
+class FeatureRequestRow(BaseModel):
+    """Feature requests of one week and/or one feature theme (metrics.md "Feature requests")."""
+
+    week: date | None = None
+    theme_id: int | None = None
+    label: str | None = None
+    count: int
+    votes: int
+    distinct_requesters: int
+    wow_change: float
+
+
+FeatureRequestsReport = Report[FeatureRequestRow]
+
+
+def feature_request_columns(group_by: FeatureGroupBy) -> list[str]:
+    keys = {"week": ["week"], "theme": ["theme_id", "label"], "week,theme": ["week", "theme_id", "label"]}[group_by]
+    return [*keys, "count", "votes", "distinct_requesters", "wow_change"]

@@ -24,6 +24,7 @@ from api.deps import DbConn, ReadKey
 from api.errors import Unprocessable
 from db.queries.items import ItemFilter
 from db.queries.reports import (
+    select_feature_requests,
     select_item_export_rows,
     select_reopen_rates,
     select_resolution_times,
@@ -33,12 +34,15 @@ from schemas.items import Kind
 from schemas.reports import (
     ITEM_EXPORT_COLUMNS,
     THEME_TREND_COLUMNS,
+    FeatureGroupBy,
+    FeatureRequestsReport,
     GroupBy,
     ReopenRateReport,
     ReportWindow,
     ResolutionTimesReport,
     ThemeTrendsReport,
     TimeMetric,
+    feature_request_columns,
     reopen_rate_columns,
     resolution_time_columns,
 )
@@ -158,6 +162,22 @@ async def build_resolution_times(
     return ResolutionTimesReport(definition=metric, window=window.model(), generated_at=datetime.now(UTC), rows=rows)
 
 
+async def build_feature_requests(
+    conn: asyncpg.Connection, *, window: Window, group_by: FeatureGroupBy = "week,theme", top: int | None = None
+) -> FeatureRequestsReport:
+    """Grouped by week, the window widens to whole local weeks like theme-trends."""
+    if "week" in group_by:
+        zone = ZoneInfo(window.tz)
+        first_week, end_week = week_bounds(window)
+        window = Window(_local_midnight(first_week, zone), _local_midnight(end_week, zone), window.tz)
+    rows = await select_feature_requests(
+        conn, start_at=window.start, end_at=window.end, tz=window.tz, group_by=group_by, top=top
+    )
+    return FeatureRequestsReport(
+        definition="feature_request_frequency", window=window.model(), generated_at=datetime.now(UTC), rows=rows
+    )
+
+
 def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "").lower()
 
@@ -264,3 +284,21 @@ async def get_resolution_times(
     window; first_resolution / full_resolution those first / last solved in it."""
     report = await build_resolution_times(conn, window=parse_window(from_, to, tz), metric=metric, group_by=group_by)
     return respond(request, report, report.rows, resolution_time_columns(metric, group_by), "resolution-times")
+
+
+@router.get("/feature-requests", response_model=FeatureRequestsReport, responses=CSV_RESPONSE)
+async def get_feature_requests(
+    request: Request,
+    conn: DbConn,
+    _: ReadKey,
+    from_: From,
+    to: To,
+    tz: Tz = "UTC",
+    group_by: Annotated[FeatureGroupBy, Query(description="week, theme, or week,theme")] = "week,theme",
+    top: Annotated[int | None, Query(ge=1, le=1000, description="theme only: the N most requested")] = None,
+) -> Response:
+    """How often features are requested (items with intent feature_request), by how many distinct
+    requesters, with forum votes summed; per week and/or feature theme. `group_by=theme` ranks the
+    most requested features of the window."""
+    report = await build_feature_requests(conn, window=parse_window(from_, to, tz), group_by=group_by, top=top)
+    return respond(request, report, report.rows, feature_request_columns(group_by), "feature-requests")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from scipy.special import pdtrc
@@ -18,6 +19,7 @@ from schemas.reports import (
     EXCLUDED_COUNT,
     GROUP_KEYS,
     UNASSIGNED_LABEL,
+    FeatureRequestRow,
     GroupBy,
     ItemExportRow,
     ReopenRateRow,
@@ -292,3 +294,71 @@ async def select_item_export_rows(
         *args,
     )
     return [ItemExportRow(**dict(r)) for r in rows]
+
+
+# Feature requests per (local) week and feature theme. A requester asking twice in a group
+# counts once; items without a requester id count in `count` but not among requesters.
+_FEATURE_REQUESTS = """
+SELECT {keys}, count(*) AS count, coalesce(sum(coalesce(i.votes, 0)), 0)::bigint AS votes,
+       count(DISTINCT i.requester_id) AS distinct_requesters
+FROM item i LEFT JOIN theme t ON t.theme_id = i.feature_theme_id
+WHERE i.intent = 'feature_request' AND i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2
+GROUP BY {group}
+"""
+_FEATURE_WEEK = "date_trunc('week', i.created_at AT TIME ZONE $3)::date"
+
+
+async def select_feature_requests(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, tz: str, group_by: str, top: int | None
+) -> list[FeatureRequestRow]:
+    """Rows per week and/or feature theme. wow_change compares each week with the one before; a
+    theme-only row compares the window's last week with the week before it ("is it growing")."""
+    by_week, by_theme = "week" in group_by, "theme" in group_by
+    theme_keys = f"i.feature_theme_id AS theme_id, coalesce(t.label, '{UNASSIGNED_LABEL}') AS label"
+    keys = ", ".join(([f"{_FEATURE_WEEK} AS week"] if by_week else []) + ([theme_keys] if by_theme else []))
+    group = ", ".join((["1"] if by_week else []) + (["i.feature_theme_id", "t.label"] if by_theme else []))
+    last_week_start = end_at - timedelta(weeks=1)
+    # Weekly counts from one week before the window, to compare each week with the previous one.
+    weekly = await conn.fetch(
+        _FEATURE_REQUESTS.format(
+            keys=f"{_FEATURE_WEEK} AS week, i.feature_theme_id AS theme_id, null AS label",
+            group="1, i.feature_theme_id",
+        ),
+        start_at - timedelta(weeks=1), end_at, tz,
+    )  # fmt: skip
+    per_week: dict[tuple[date, int | None], int] = {(r["week"], r["theme_id"]): r["count"] for r in weekly}
+    week_totals: dict[date, int] = {}
+    for (week, _), count in per_week.items():
+        week_totals[week] = week_totals.get(week, 0) + count
+
+    def weekly_count(week: date, theme: int | None) -> int:
+        return per_week.get((week, theme), 0) if by_theme else week_totals.get(week, 0)
+
+    rows = await conn.fetch(
+        _FEATURE_REQUESTS.format(keys=keys, group=group), start_at, end_at, *([tz] if by_week else [])
+    )
+    result = []
+    for r in rows:
+        theme = r["theme_id"] if by_theme else None
+        if by_week:
+            this, prev = weekly_count(r["week"], theme), weekly_count(r["week"] - timedelta(weeks=1), theme)
+        else:
+            last_monday = last_week_start.astimezone(ZoneInfo(tz)).date()
+            last_monday -= timedelta(days=last_monday.weekday())
+            this = per_week.get((last_monday, theme), 0)
+            prev = per_week.get((last_monday - timedelta(weeks=1), theme), 0)
+        fields: dict[str, Any] = {
+            "count": r["count"], "votes": r["votes"], "distinct_requesters": r["distinct_requesters"],
+            "wow_change": (this - prev) / max(prev, 1),
+        }  # fmt: skip
+        if by_week:
+            fields["week"] = r["week"]
+        if by_theme:
+            fields["theme_id"], fields["label"] = r["theme_id"], r["label"]
+        result.append(FeatureRequestRow(**fields))
+    if by_week:
+        result.sort(key=lambda row: (row.week, -row.count, row.theme_id or 0))
+    else:
+        result.sort(key=lambda row: (-row.count, row.theme_id is None, row.theme_id or 0))
+        result = result[:top] if top else result
+    return result
