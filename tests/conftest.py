@@ -25,7 +25,10 @@ from schemas.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ADMIN_KEY = "tk_test_admin_key_0123456789abcdef"
-TABLES = "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat"
+TABLES = (
+    "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
+    " connection, connection_secret, delivery, dashboard_session"
+)
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,7 @@ async def test_posted_item_is_embedded_classified_and_marked_processed(
     assert await db.fetchval("SELECT pending FROM item WHERE item_id = $1", item_id) is False
 
     # the same item again, unchanged text: no second vector, stays one row
-    await app_client.post(
-        "/v1/items", json=ticket("e2e", body=body, updated_at="2026-11-09T10:00:00Z"), headers=admin
-    )
+    await app_client.post("/v1/items", json=ticket("e2e", body=body, updated_at="2026-11-09T10:00:00Z"), headers=admin)
     await wait_for(lambda: _processed(db, item_id), timeout=60)
     assert await db.fetchval("SELECT count(*) FROM embedding") == 1
 

@@ -1,0 +1,113 @@
+"""The "This week" page: the week's top themes with their 12-week sparklines, change and badges.
+
+Three queries whatever the number of themes: the theme-trends report for the selected week
+(ranking, week-over-week change, spike and emerging, by the report's own definitions), one
+aggregate for every sparkline, and the week's totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from api.dashboard.charts import Chart, Series, Sparkline, Table, sparkline, week_label
+from api.dashboard.weeks import Weeks
+from db.queries.dashboard import select_theme_summaries, select_weekly_volumes, select_window_counts
+from db.queries.reports import select_theme_trends
+
+TOP_THEMES = 25
+CHARTED_THEMES = 10
+
+
+@dataclass(frozen=True)
+class ThemeLine:
+    rank: int
+    theme_id: int
+    label: str
+    keywords: list[str]
+    status: str
+    volume: int
+    last_week: int
+    wow_change: float
+    is_spike: bool
+    is_emerging: bool
+    spark: Sparkline
+    weekly: list[int]
+
+
+async def build_overview(conn: asyncpg.Connection, *, weeks: Weeks, source: str | None) -> dict[str, Any]:
+    trends = await select_theme_trends(
+        conn,
+        first_week=weeks.selected,
+        end_week=weeks.selected + timedelta(weeks=1),
+        tz=weeks.tz,
+        as_of=min(weeks.end_at, weeks.now),
+        source=source,
+        top=TOP_THEMES,
+    )
+    ranked = [r for r in trends if r.theme_id is not None and r.volume > 0]
+    unassigned = next((r.volume for r in trends if r.theme_id is None), 0)
+    theme_ids = [r.theme_id for r in ranked if r.theme_id is not None]
+    volumes = await select_weekly_volumes(
+        conn,
+        theme_ids=theme_ids,
+        column="theme_id",
+        tz=weeks.tz,
+        start_at=weeks.start_at,
+        end_at=weeks.end_at,
+        source=source,
+    )
+    summaries = await select_theme_summaries(conn, theme_ids=theme_ids)
+    counts = await select_window_counts(conn, start_at=weeks.week_start_at, end_at=weeks.end_at, source=source)
+
+    mondays = weeks.mondays
+    lines = []
+    for rank, row in enumerate(ranked, start=1):
+        assert row.theme_id is not None
+        by_week = volumes.get(row.theme_id, {})
+        weekly = [by_week.get(m, 0) for m in mondays]
+        summary = summaries.get(row.theme_id)
+        lines.append(
+            ThemeLine(
+                rank=rank,
+                theme_id=row.theme_id,
+                label=row.label,
+                keywords=summary.keywords[:6] if summary else [],
+                status=summary.status if summary else "",
+                volume=row.volume,
+                last_week=weekly[-2],
+                wow_change=row.wow_change,
+                is_spike=row.is_spike,
+                is_emerging=row.is_emerging,
+                spark=sparkline(mondays, weekly),
+                weekly=weekly,
+            )
+        )
+    charted = lines[:CHARTED_THEMES]
+    chart = Chart(
+        chart_id="top-themes",
+        kind="hbar",
+        title=f"Top {len(charted)} themes: items this week and last week",
+        x_title="Theme",
+        y_title="Items (count)",
+        labels=[line.label for line in charted],
+        series=[
+            Series(f"Week of {week_label(weeks.selected)}", [float(line.volume) for line in charted]),
+            Series(f"Week of {week_label(weeks.previous)}", [float(line.last_week) for line in charted]),
+        ],
+    )
+    weekly_table = Table(
+        columns=["Theme", *(f"{m:%b %d}" for m in mondays)],
+        rows=[[line.label, *(str(v) for v in line.weekly)] for line in lines],
+    )
+    return {
+        "lines": lines,
+        "chart": chart,
+        "weekly_table": weekly_table,
+        "total": counts.total,
+        "unassigned": unassigned,
+        "assigned_share": (counts.total - counts.unassigned) / counts.total if counts.total else None,
+    }

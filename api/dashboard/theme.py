@@ -1,0 +1,86 @@
+"""The theme page: what the theme is, its weekly volume, how its tickets fare, and its items."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from api.dashboard.charts import Chart, Series, week_label
+from api.dashboard.weeks import Weeks
+from api.errors import BadRequest, NotFound
+from db.queries.dashboard import (
+    ItemBrief,
+    ThemeColumn,
+    select_item_briefs,
+    select_theme_items,
+    select_theme_ticket_figures,
+    select_weekly_volumes,
+)
+from db.queries.themes import select_theme
+
+ITEMS_PER_PAGE = 25
+REPRESENTATIVES = 5
+
+
+def encode_item_cursor(item: ItemBrief) -> str:
+    raw = f"{item.created_at.timestamp():.6f}:{item.item_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_item_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, item_id = raw.split(":")
+        return datetime.fromtimestamp(float(stamp), tz=UTC), int(item_id)
+    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError, OSError):
+        raise BadRequest("That page link is not one this dashboard made; start from the first page.") from None
+
+
+async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None) -> dict[str, Any]:
+    theme = await select_theme(conn, theme_id=theme_id, tz=weeks.tz)
+    if theme is None:
+        raise NotFound(f"Theme {theme_id} does not exist.")
+    column: ThemeColumn = "feature_theme_id" if theme.scope == "feature" else "theme_id"
+    volumes = await select_weekly_volumes(
+        conn, theme_ids=[theme_id], column=column, tz=weeks.tz, start_at=weeks.start_at, end_at=weeks.end_at
+    )
+    by_week = volumes.get(theme_id, {})
+    chart = Chart(
+        chart_id="theme-volume",
+        kind="bar",
+        title="Items per week",
+        x_title=f"Week starting Monday ({weeks.tz})",
+        y_title="Items (count)",
+        labels=[week_label(m) for m in weeks.mondays],
+        series=[Series("Items", [float(by_week.get(m, 0)) for m in weeks.mondays])],
+    )
+
+    # Feature themes group feature requests (posts as often as tickets), not the issue a ticket
+    # is about, so ticket figures are shown for issue themes only.
+    figures = None
+    if theme.scope == "all":
+        figures = await select_theme_ticket_figures(
+            conn, theme_id=theme_id, start_at=weeks.start_at, end_at=weeks.end_at
+        )
+
+    representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES])
+    page = await select_theme_items(
+        conn, theme_id=theme_id, column=column, before=decode_item_cursor(cursor), limit=ITEMS_PER_PAGE + 1
+    )
+    next_cursor = encode_item_cursor(page[ITEMS_PER_PAGE - 1]) if len(page) > ITEMS_PER_PAGE else None
+    return {
+        "theme": theme,
+        "chart": chart,
+        "window_total": sum(by_week.values()),
+        "figures": figures,
+        "representatives": representatives,
+        "items": page[:ITEMS_PER_PAGE],
+        "next_cursor": next_cursor,
+        "is_first_page": cursor is None,
+    }

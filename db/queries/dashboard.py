@@ -1,0 +1,473 @@
+"""Dashboard statements: sign-in sessions and the page aggregates the report queries do not give.
+
+Every page figure is one aggregate over an indexed range (created_at, theme_id / feature_theme_id,
+first_solved_at, last_solved_at); nothing loops a query per theme. Weeks are local weeks,
+`date_trunc('week', t AT TIME ZONE tz)`, exactly as db/queries/reports.py writes them, so a
+dashboard number and the report endpoint's number agree. Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import asyncpg
+
+ThemeColumn = Literal["theme_id", "feature_theme_id"]
+TimeMetric = Literal["first_response", "first_resolution", "full_resolution"]
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    api_key_id: int | None
+    scopes: list[str]  # empty for a bootstrap session: the bootstrap key is admin
+    bootstrap_key_hash: bytes | None
+    expires_at: datetime
+
+
+async def insert_dashboard_session(
+    conn: asyncpg.Connection,
+    *,
+    token_hash: bytes,
+    api_key_id: int | None,
+    bootstrap_key_hash: bytes | None,
+    ttl_s: int,
+) -> None:
+    await conn.execute(
+        "INSERT INTO dashboard_session (token_hash, api_key_id, bootstrap_key_hash, expires_at)"
+        " VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        token_hash, api_key_id, bootstrap_key_hash, float(ttl_s),
+    )  # fmt: skip
+
+
+async def delete_expired_dashboard_sessions(conn: asyncpg.Connection) -> None:
+    await conn.execute("DELETE FROM dashboard_session WHERE expires_at < now()")
+
+
+async def select_dashboard_session(conn: asyncpg.Connection, *, token_hash: bytes) -> SessionRow | None:
+    """The live session for this token: not expired, and its key (if any) not revoked."""
+    row = await conn.fetchrow(
+        "SELECT s.api_key_id, coalesce(k.scopes, '{}') AS scopes, s.bootstrap_key_hash, s.expires_at"
+        " FROM dashboard_session s LEFT JOIN api_key k ON k.api_key_id = s.api_key_id"
+        " WHERE s.token_hash = $1 AND s.expires_at > now()"
+        " AND (s.api_key_id IS NULL OR k.revoked_at IS NULL)",
+        token_hash,
+    )
+    if row is None:
+        return None
+    return SessionRow(row["api_key_id"], list(row["scopes"]), row["bootstrap_key_hash"], row["expires_at"])
+
+
+async def delete_dashboard_session(conn: asyncpg.Connection, *, token_hash: bytes) -> None:
+    await conn.execute("DELETE FROM dashboard_session WHERE token_hash = $1", token_hash)
+
+
+# --- shared lookups -------------------------------------------------------------------------
+
+
+async def select_sources(conn: asyncpg.Connection) -> list[str]:
+    """Distinct item sources by skipping through the (source, external_id) index: a handful of
+    index probes instead of a scan of every item."""
+    rows = await conn.fetch(
+        "WITH RECURSIVE s AS ("
+        " (SELECT source FROM item ORDER BY source LIMIT 1)"
+        " UNION ALL"
+        " SELECT (SELECT i.source FROM item i WHERE i.source > s.source ORDER BY i.source LIMIT 1)"
+        " FROM s WHERE s.source IS NOT NULL)"
+        " SELECT source FROM s WHERE source IS NOT NULL"
+    )
+    return [r["source"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeSummary:
+    theme_id: int
+    scope: str
+    label: str
+    keywords: list[str]
+    status: str
+    size: int
+    first_seen_at: datetime | None
+
+
+async def select_theme_summaries(conn: asyncpg.Connection, *, theme_ids: Sequence[int]) -> dict[int, ThemeSummary]:
+    rows = await conn.fetch(
+        "SELECT theme_id, scope, label, keywords, status, size, first_seen_at FROM theme"
+        " WHERE theme_id = ANY($1::bigint[])",
+        list(theme_ids),
+    )
+    return {r["theme_id"]: ThemeSummary(**dict(r)) for r in rows}
+
+
+async def select_weekly_volumes(
+    conn: asyncpg.Connection,
+    *,
+    theme_ids: Sequence[int],
+    column: ThemeColumn,
+    tz: str,
+    start_at: datetime,
+    end_at: datetime,
+    source: str | None = None,
+) -> dict[int, dict[date, int]]:
+    """Items per (theme, local week) for many themes at once: every sparkline of a page in one
+    query over the (theme_id, created_at) index. Weeks without items are absent."""
+    rows = await conn.fetch(
+        f"SELECT {column} AS theme_id, date_trunc('week', created_at AT TIME ZONE $2)::date AS week,"
+        " count(*)::int AS volume FROM item"
+        f" WHERE {column} = ANY($1::bigint[]) AND created_at >= $3 AND created_at < $4"
+        " AND deleted_at IS NULL AND ($5::text IS NULL OR source = $5)"
+        " GROUP BY 1, 2",
+        list(theme_ids), tz, start_at, end_at, source,
+    )  # fmt: skip
+    volumes: dict[int, dict[date, int]] = {}
+    for r in rows:
+        volumes.setdefault(r["theme_id"], {})[r["week"]] = r["volume"]
+    return volumes
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCounts:
+    total: int
+    unassigned: int
+
+
+async def select_window_counts(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, source: str | None = None
+) -> WindowCounts:
+    row = await conn.fetchrow(
+        "SELECT count(*)::int AS total, count(*) FILTER (WHERE theme_id IS NULL)::int AS unassigned FROM item"
+        " WHERE created_at >= $1 AND created_at < $2 AND deleted_at IS NULL AND ($3::text IS NULL OR source = $3)",
+        start_at, end_at, source,
+    )  # fmt: skip
+    assert row is not None
+    return WindowCounts(row["total"], row["unassigned"])
+
+
+# --- items ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemBrief:
+    item_id: int
+    source: str
+    external_id: str
+    kind: str
+    title: str | None
+    snippet: str
+    url: str | None
+    created_at: datetime
+    status: str | None
+    intent: str | None
+    votes: int | None
+
+
+# The redacted text when the worker has prepared it; the raw body only before that.
+_BRIEF = """i.item_id, i.source, i.external_id, i.kind, i.title,
+    left(coalesce(i.clean_text, i.body), 240) AS snippet, i.url, i.created_at, i.status, i.intent, i.votes"""
+
+
+def _to_brief(row: asyncpg.Record) -> ItemBrief:
+    data = dict(row)
+    title, snippet = data["title"], data["snippet"]
+    # Prepared text starts with the title; shown under the title it would say it twice.
+    if title and snippet.startswith(title):
+        data["snippet"] = snippet[len(title) :].lstrip(" .:-\n")
+    return ItemBrief(**data)
+
+
+async def select_item_briefs(conn: asyncpg.Connection, *, item_ids: Sequence[int]) -> list[ItemBrief]:
+    """The items in the order given (representative items are ordered by the clustering)."""
+    rows = await conn.fetch(
+        f"SELECT {_BRIEF} FROM unnest($1::bigint[]) WITH ORDINALITY AS o(item_id, n)"
+        " JOIN item i USING (item_id) WHERE i.deleted_at IS NULL ORDER BY o.n",
+        list(item_ids),
+    )
+    return [_to_brief(r) for r in rows]
+
+
+async def select_theme_items(
+    conn: asyncpg.Connection,
+    *,
+    theme_id: int,
+    column: ThemeColumn,
+    before: tuple[datetime, int] | None,
+    limit: int,
+) -> list[ItemBrief]:
+    """A theme's items newest first, keyset-paginated on (created_at, item_id)."""
+    before_at, before_id = before if before else (None, None)
+    rows = await conn.fetch(
+        f"SELECT {_BRIEF} FROM item i WHERE i.{column} = $1 AND i.deleted_at IS NULL"
+        " AND ($2::timestamptz IS NULL OR (i.created_at, i.item_id) < ($2, $3))"
+        " ORDER BY i.created_at DESC, i.item_id DESC LIMIT $4",
+        theme_id, before_at, before_id, limit,
+    )  # fmt: skip
+    return [_to_brief(r) for r in rows]
+
+
+# --- feature requests -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureStat:
+    """One grouping of feature requests: a (theme, week) cell, a theme's window total
+    (week None), or a week's total over all themes (`is_week_total`). theme_id None: no theme."""
+
+    theme_id: int | None
+    week: date | None
+    is_week_total: bool
+    count: int
+    votes: int
+    requesters: int
+
+
+async def select_feature_request_stats(
+    conn: asyncpg.Connection, *, tz: str, start_at: datetime, end_at: datetime, source: str | None = None
+) -> list[FeatureStat]:
+    """Count, summed votes and distinct requesters of feature requests per (theme, week), per theme
+    and per week, in one pass. Distinct requesters do not add up across weeks, hence the grouping
+    sets rather than sums in Python."""
+    week = "date_trunc('week', i.created_at AT TIME ZONE $1)::date"
+    rows = await conn.fetch(
+        f"SELECT i.feature_theme_id AS theme_id, {week} AS week,"
+        f" GROUPING(i.feature_theme_id) = 1 AS is_week_total, count(*)::int AS count,"
+        " coalesce(sum(i.votes), 0)::bigint AS votes, count(DISTINCT i.requester_id)::int AS requesters"
+        " FROM item i WHERE i.intent = 'feature_request' AND i.created_at >= $2 AND i.created_at < $3"
+        " AND i.deleted_at IS NULL AND ($4::text IS NULL OR i.source = $4)"
+        f" GROUP BY GROUPING SETS ((i.feature_theme_id, {week}), (i.feature_theme_id), ({week}))",
+        tz, start_at, end_at, source,
+    )  # fmt: skip
+    return [
+        FeatureStat(r["theme_id"], r["week"], r["is_week_total"], r["count"], r["votes"], r["requesters"]) for r in rows
+    ]
+
+
+# --- operations and a theme's tickets ------------------------------------------------------
+
+# metric -> (the column whose window and week a ticket counts in, its duration in seconds or NULL
+# when left out). The same choices as db/queries/reports.py; tests/api/test_dashboard.py checks
+# that these figures equal the report endpoints' for the same window and grouping.
+_METRIC_SQL: dict[TimeMetric, tuple[str, str]] = {
+    "first_response": ("i.created_at", "extract(epoch FROM i.first_response_at - i.created_at)::float8"),
+    "first_resolution": ("i.first_solved_at", "extract(epoch FROM i.first_solved_at - i.created_at)::float8"),
+    "full_resolution": (
+        "i.last_solved_at",
+        "CASE WHEN i.status IN ('solved', 'closed')"
+        " THEN extract(epoch FROM i.last_solved_at - i.created_at)::float8 END",
+    ),
+}
+_TICKETS = "i.kind = 'ticket' AND i.deleted_at IS NULL"
+
+Dimension = Literal["week", "source", "channel", "priority"]
+# GROUPING(week, source, channel, priority) is a bit mask, week the highest bit: the one
+# grouping set a row belongs to has a 0 in its own place and 1 everywhere else.
+_DIMENSIONS = (
+    "CASE GROUPING(week, source, channel, priority) WHEN 7 THEN 'week' WHEN 11 THEN 'source'"
+    " WHEN 13 THEN 'channel' ELSE 'priority' END AS dimension"
+)
+_GROUPING_SETS = "GROUPING SETS ((week), (source), (channel), (priority))"
+
+
+@dataclass(frozen=True, slots=True)
+class ReopenGroup:
+    dimension: Dimension
+    key: date | str | None  # the week's Monday, or the source / channel / priority (None: not set)
+    solved: int
+    reopened: int
+    reopens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimesGroup:
+    dimension: Dimension
+    key: date | str | None
+    count: int
+    median_s: float | None
+    p90_s: float | None
+
+
+def _key(row: asyncpg.Record) -> date | str | None:
+    value: date | str | None = row[row["dimension"]]
+    return value
+
+
+async def select_reopen_groups(
+    conn: asyncpg.Connection, *, tz: str, start_at: datetime, end_at: datetime
+) -> list[ReopenGroup]:
+    """Tickets first solved in the window and how many reopened (the reopen-rate definition), per
+    local week of the first solve and per source, channel and priority: one scan, not four."""
+    rows = await conn.fetch(
+        f"SELECT {_DIMENSIONS}, week, source, channel, priority, count(*)::int AS solved,"
+        " count(*) FILTER (WHERE reopen_count > 0)::int AS reopened, coalesce(sum(reopen_count), 0)::int AS reopens"
+        " FROM (SELECT date_trunc('week', i.first_solved_at AT TIME ZONE $1)::date AS week, i.source, i.channel,"
+        "       i.priority, i.reopen_count FROM item i"
+        f"      WHERE {_TICKETS} AND i.first_solved_at >= $2 AND i.first_solved_at < $3) t"
+        f" GROUP BY {_GROUPING_SETS}",
+        tz, start_at, end_at,
+    )  # fmt: skip
+    return [ReopenGroup(r["dimension"], _key(r), r["solved"], r["reopened"], r["reopens"]) for r in rows]
+
+
+async def select_times_groups(
+    conn: asyncpg.Connection, *, metric: TimeMetric, tz: str, start_at: datetime, end_at: datetime
+) -> list[TimesGroup]:
+    """Median and p90 (linear interpolation, seconds) of one time metric, per local week and per
+    source, channel and priority, in one scan."""
+    column, duration = _METRIC_SQL[metric]
+    rows = await conn.fetch(
+        f"SELECT {_DIMENSIONS}, week, source, channel, priority, count(duration)::int AS n,"
+        " percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY duration) AS pct"
+        f" FROM (SELECT date_trunc('week', {column} AT TIME ZONE $1)::date AS week, i.source, i.channel,"
+        f"       i.priority, {duration} AS duration FROM item i"
+        f"      WHERE {_TICKETS} AND {column} >= $2 AND {column} < $3) t"
+        f" GROUP BY {_GROUPING_SETS}",
+        tz, start_at, end_at,
+    )  # fmt: skip
+    result = []
+    for r in rows:
+        median, p90 = r["pct"] if r["n"] else (None, None)
+        result.append(TimesGroup(r["dimension"], _key(r), r["n"], median, p90))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFigures:
+    metric: TimeMetric
+    count: int
+    median_s: float | None
+    p90_s: float | None
+    mean_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThemeTicketFigures:
+    solved: int
+    reopened: int
+    reopens: int
+    times: list[MetricFigures]
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return self.reopened / self.solved if self.solved else None
+
+
+async def select_theme_ticket_figures(
+    conn: asyncpg.Connection, *, theme_id: int, start_at: datetime, end_at: datetime
+) -> ThemeTicketFigures:
+    """Reopen rate and the three time metrics for one theme's tickets, each over its own window
+    column, from the theme's rows alone (the theme index) rather than a report over all themes."""
+    figures = []
+    for n, (column, duration) in enumerate(_METRIC_SQL.values()):
+        window = f"{column} >= $2 AND {column} < $3"
+        figures.append(
+            f"count({duration}) FILTER (WHERE {window}) AS n{n},"
+            f" percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY {duration})"
+            f"   FILTER (WHERE {window}) AS pct{n},"
+            f" avg({duration}) FILTER (WHERE {window}) AS mean{n}"
+        )
+    solved = "i.first_solved_at >= $2 AND i.first_solved_at < $3"
+    row = await conn.fetchrow(
+        f"SELECT count(*) FILTER (WHERE {solved})::int AS solved,"
+        f" count(*) FILTER (WHERE {solved} AND i.reopen_count > 0)::int AS reopened,"
+        f" coalesce(sum(i.reopen_count) FILTER (WHERE {solved}), 0)::int AS reopens, {', '.join(figures)}"
+        f" FROM item i WHERE i.theme_id = $1 AND {_TICKETS}",
+        theme_id, start_at, end_at,
+    )  # fmt: skip
+    assert row is not None
+    times = []
+    for n, metric in enumerate(_METRIC_SQL):
+        median, p90 = row[f"pct{n}"] if row[f"n{n}"] else (None, None)
+        times.append(MetricFigures(metric, row[f"n{n}"], median, p90, row[f"mean{n}"]))
+    return ThemeTicketFigures(row["solved"], row["reopened"], row["reopens"], times)
+
+
+# --- runs and health ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailureRow:
+    job_failure_id: int
+    job_id: str
+    func_name: str
+    error: str
+    attempts: int
+    failed_at: datetime
+    replayed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFailures:
+    total: int
+    unreplayed: int
+    last_day: int
+    latest: list[JobFailureRow]
+
+
+async def select_job_failures(conn: asyncpg.Connection, *, limit: int) -> JobFailures:
+    counts = await conn.fetchrow(
+        "SELECT count(*)::int AS total, count(*) FILTER (WHERE replayed_at IS NULL)::int AS unreplayed,"
+        " count(*) FILTER (WHERE failed_at > now() - interval '1 day')::int AS last_day FROM job_failure"
+    )
+    assert counts is not None
+    rows = await conn.fetch(
+        "SELECT job_failure_id, job_id, func_name, left(error, 400) AS error, attempts, failed_at, replayed_at"
+        " FROM job_failure ORDER BY failed_at DESC, job_failure_id DESC LIMIT $1",
+        limit,
+    )
+    return JobFailures(
+        counts["total"], counts["unreplayed"], counts["last_day"], [JobFailureRow(**dict(r)) for r in rows]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSeen:
+    worker_name: str
+    seen_at: datetime
+    age_s: float
+
+
+async def select_worker_heartbeats(conn: asyncpg.Connection) -> list[WorkerSeen]:
+    rows = await conn.fetch(
+        "SELECT worker_name, seen_at, extract(epoch FROM now() - seen_at)::float8 AS age_s FROM worker_heartbeat"
+        " ORDER BY seen_at DESC LIMIT 50"
+    )
+    return [WorkerSeen(**dict(r)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHealth:
+    connection_id: str
+    vendor: str
+    name: str
+    created_at: datetime
+    last_received_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    last_day: int
+    failed_last_day: int
+
+
+async def select_connection_health(conn: asyncpg.Connection) -> list[ConnectionHealth] | None:
+    """Webhook connections with their last delivery; None while the webhooks migration is absent,
+    so the page degrades instead of failing on a database that has not been migrated yet."""
+    present = await conn.fetchval(
+        "SELECT to_regclass('connection') IS NOT NULL AND to_regclass('delivery') IS NOT NULL"
+    )
+    if not present:
+        return None
+    rows = await conn.fetch(
+        "SELECT c.connection_id::text AS connection_id, c.vendor, c.name, c.created_at,"
+        " d.received_at AS last_received_at, d.status AS last_status, left(d.error, 200) AS last_error,"
+        " coalesce(n.last_day, 0)::int AS last_day, coalesce(n.failed, 0)::int AS failed_last_day"
+        " FROM connection c"
+        " LEFT JOIN LATERAL (SELECT received_at, status, error FROM delivery"
+        "   WHERE connection_id = c.connection_id ORDER BY received_at DESC LIMIT 1) d ON true"
+        " LEFT JOIN LATERAL (SELECT count(*) AS last_day, count(*) FILTER (WHERE status = 'failed') AS failed"
+        "   FROM delivery WHERE connection_id = c.connection_id AND received_at > now() - interval '1 day') n ON true"
+        " ORDER BY c.created_at, c.connection_id"
+    )
+    return [ConnectionHealth(**dict(r)) for r in rows]
