@@ -25,17 +25,17 @@ async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn  # type: ignore[misc]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.state.redis
     return redis
 
 
-def get_queue(request: Request) -> Callable[[str], Queue]:
+async def get_queue(request: Request) -> Callable[[str], Queue]:
     redis: Redis = request.state.redis
     return lambda name: Queue(name, connection=redis)
 

@@ -32,6 +32,17 @@ def _admin_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _secret_key(data_dir: Path) -> str:
+    """Seals webhook connection secrets; it must survive restarts or the stored secrets are lost."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 class Stop(Exception):
     pass
 
@@ -61,6 +72,7 @@ def main() -> int:
             DATABASE_URL=pg.url(DATABASE),
             REDIS_URL=valkey.url(),
             ADMIN_API_KEY=_admin_key(data_dir),
+            SECRET_KEY=_secret_key(data_dir),
             MODEL_CACHE_DIR=str(data_dir / "models"),
         )
         applied = asyncio.run(migrate(env["DATABASE_URL"]))

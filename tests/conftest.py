@@ -25,6 +25,7 @@ from schemas.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ADMIN_KEY = "tk_test_admin_key_0123456789abcdef"
+SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 TABLES = (
     "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
     " connection, connection_secret, delivery, dashboard_session"
@@ -58,6 +59,7 @@ def settings(store_urls: tuple[str, str]) -> Settings:
         database_url=db_url,
         redis_url=redis_url,
         admin_api_key=ADMIN_KEY,  # type: ignore[arg-type]
+        secret_key=SECRET_KEY,  # type: ignore[arg-type]
         model_cache_dir=ROOT / "var" / "models",
         relay_poll_s=0.2,
     )
@@ -119,6 +121,7 @@ def worker_env(migrated: Settings) -> dict[str, str]:
         DATABASE_URL=migrated.database_url,
         REDIS_URL=migrated.redis_url,
         ADMIN_API_KEY=ADMIN_KEY,
+        SECRET_KEY=SECRET_KEY,
         MODEL_CACHE_DIR=str(migrated.model_cache_dir),
         RELAY_POLL_S="0.2",
         ENVIRONMENT="test",

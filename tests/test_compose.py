@@ -45,6 +45,7 @@ def test_every_service_gets_the_same_store_urls() -> None:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].endswith("@db:5432/tickets")
         assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert "ADMIN_API_KEY" in env and "SECRET_KEY" in env
 
 
 def test_dockerfile_copies_every_package() -> None:

@@ -19,13 +19,21 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from db.pool import connect
-from db.queries.work import claim_pending_items, release_items, upsert_worker_heartbeat
+from db.queries.work import (
+    claim_pending_deliveries,
+    claim_pending_items,
+    release_deliveries,
+    release_items,
+    upsert_worker_heartbeat,
+)
 from schemas.settings import Settings
-from workers.queues import ITEMS_QUEUE, enqueue
+from workers.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 10.0
+# Deliveries are small to parse; a few dozen per job keeps one poison body from delaying many.
+DELIVERY_BATCH = 50
 
 
 async def relay_once(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
@@ -48,6 +56,26 @@ async def relay_once(conn: asyncpg.Connection, redis: Redis, settings: Settings)
         total += len(ids)
 
 
+async def relay_deliveries_once(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
+    """Claim and enqueue every pending webhook delivery available now; returns how many were enqueued."""
+    total = 0
+    while True:
+        async with conn.transaction():
+            ids = await claim_pending_deliveries(conn, stale_after_s=settings.sweep_after_s, limit=DELIVERY_BATCH)
+        if not ids:
+            return total
+        try:
+            enqueue(
+                redis, settings, DELIVERIES_QUEUE, "workers.deliveries.process_deliveries", ids,
+                job_id=f"deliveries-{ids[0]}-{len(ids)}-{time.time_ns()}",
+            )  # fmt: skip
+        except RedisError as exc:
+            log.warning("enqueue failed (%s); %d deliveries stay pending", type(exc).__name__, len(ids))
+            await release_deliveries(conn, delivery_ids=ids)
+            return total
+        total += len(ids)
+
+
 async def run_relay(settings: Settings, stop: threading.Event, worker_name: str) -> None:
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     woken = asyncio.Event()
@@ -61,6 +89,7 @@ async def run_relay(settings: Settings, stop: threading.Event, worker_name: str)
             if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
                 await upsert_worker_heartbeat(conn, worker_name=worker_name)
                 last_beat = time.monotonic()
+            await relay_deliveries_once(conn, redis, settings)
             await relay_once(conn, redis, settings)
             woken.clear()
             try:

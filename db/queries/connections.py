@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from schemas.connections import DeliveryCounts, SecretInfo
+from schemas.connections import DeliveryCounts, SecretInfo, Vendor
 
 MAX_ACTIVE_SECRETS = 2
 
@@ -17,7 +17,7 @@ MAX_ACTIVE_SECRETS = 2
 @dataclass(frozen=True)
 class ConnectionRow:
     connection_id: UUID
-    vendor: str
+    vendor: Vendor
     name: str
     created_at: datetime
     secrets: list[SecretInfo]
@@ -63,6 +63,11 @@ async def select_connection_secrets(conn: asyncpg.Connection, *, connection_id: 
     return SealedSecrets(vendor=row["vendor"], sealed=list(row["sealed"]))
 
 
+async def select_connection_vendor(conn: asyncpg.Connection, *, connection_id: UUID) -> Vendor | None:
+    vendor: Vendor | None = await conn.fetchval("SELECT vendor FROM connection WHERE connection_id = $1", connection_id)
+    return vendor
+
+
 async def insert_connection_secret(
     conn: asyncpg.Connection, *, connection_id: UUID, sealed: bytes
 ) -> tuple[SecretInfo, list[int]] | None:
@@ -71,9 +76,7 @@ async def insert_connection_secret(
     Call inside a transaction: the connection row is locked so two concurrent rotations cannot
     leave three active secrets.
     """
-    found = await conn.fetchval(
-        "SELECT 1 FROM connection WHERE connection_id = $1 FOR UPDATE", connection_id
-    )
+    found = await conn.fetchval("SELECT 1 FROM connection WHERE connection_id = $1 FOR UPDATE", connection_id)
     if found is None:
         return None
     row = await conn.fetchrow(

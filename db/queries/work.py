@@ -31,6 +31,30 @@ async def release_items(conn: asyncpg.Connection, *, item_ids: Sequence[int]) ->
     await conn.execute("UPDATE item SET enqueued_at = NULL WHERE item_id = ANY($1::bigint[])", list(item_ids))
 
 
+# Webhook deliveries follow the same claim/sweep pattern; status 'pending' plays item.pending.
+_CLAIM_DELIVERIES = """
+UPDATE delivery SET enqueued_at = now()
+WHERE delivery_id IN (
+    SELECT delivery_id FROM delivery
+    WHERE status = 'pending' AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => $1))
+    ORDER BY delivery_id LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+RETURNING delivery_id
+"""
+
+
+async def claim_pending_deliveries(conn: asyncpg.Connection, *, stale_after_s: float, limit: int) -> list[int]:
+    rows = await conn.fetch(_CLAIM_DELIVERIES, float(stale_after_s), limit)
+    return sorted(r["delivery_id"] for r in rows)
+
+
+async def release_deliveries(conn: asyncpg.Connection, *, delivery_ids: Sequence[int]) -> None:
+    """Enqueueing failed: make the deliveries claimable again at the next poll."""
+    await conn.execute(
+        "UPDATE delivery SET enqueued_at = NULL WHERE delivery_id = ANY($1::bigint[])", list(delivery_ids)
+    )
+
+
 async def upsert_worker_heartbeat(conn: asyncpg.Connection, *, worker_name: str) -> None:
     await conn.execute(
         "INSERT INTO worker_heartbeat (worker_name) VALUES ($1)"
