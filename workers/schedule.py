@@ -1,0 +1,54 @@
+"""Automatic clustering runs: every CLUSTER_EVERY_NEW_ITEMS newly embedded items, or when the last
+run is older than CLUSTER_EVERY_S; also re-enqueues queued runs whose job Redis lost.
+
+Called from the relay loop. Safe with many relays: the run row is inserted under the partial unique
+index (one queued or running run per scope), so only one of them creates it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+from redis import Redis
+from redis.exceptions import RedisError
+
+from db.queries.runs import insert_run, select_clustering_due, select_stale_queued_runs
+from schemas.settings import Settings
+from workers.queues import CLUSTERING_QUEUE, enqueue
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("all", "feature")
+STALE_QUEUED_S = 300
+
+
+def _enqueue_run(redis: Redis, settings: Settings, run_id: int) -> None:
+    enqueue(
+        redis, settings, CLUSTERING_QUEUE, "workers.themes.cluster_items", run_id,
+        job_id=f"cluster-{run_id}", timeout=settings.cluster_job_timeout_s,
+    )  # fmt: skip
+
+
+async def schedule_clustering(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> list[int]:
+    """Start the runs that are due; returns their ids."""
+    started = []
+    for scope in SCOPES:
+        if not await select_clustering_due(
+            conn, scope=scope, every_new_items=settings.cluster_every_new_items, every_s=settings.cluster_every_s
+        ):
+            continue
+        run_id = await insert_run(conn, scope=scope, trigger="auto")
+        if run_id is None:
+            continue
+        try:
+            _enqueue_run(redis, settings, run_id)
+        except RedisError:
+            log.warning("run %s queued in Postgres; Redis unavailable, it will be enqueued again", run_id)
+        started.append(run_id)
+    for run in await select_stale_queued_runs(conn, older_than_s=STALE_QUEUED_S):
+        try:  # the same job id: RQ replaces nothing that still exists, and the job skips a finished run
+            _enqueue_run(redis, settings, run.run_id)
+        except RedisError:
+            pass
+    return started
