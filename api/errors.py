@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,40 @@ class ServiceUnavailable(AppError):
     headers = {"Retry-After": "5"}
 
 
+class Problem(BaseModel):
+    """One validation problem (422): where, what kind, and a message."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    detail: str | list[Problem]
+
+
+# Declared on every route by create_app, so the OpenAPI document describes the error answers
+# (clients and the contract fuzz see one envelope, not FastAPI's default 422 model).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope, "description": description}
+    for code, description in {
+        400: "Malformed request (bad JSON, bad cursor)",
+        401: "Missing, invalid or revoked credential",
+        403: "The key lacks the scope this route needs",
+        404: "No such resource",
+        409: "Conflicts with the current state",
+        413: "Body or item count past a limit",
+        415: "Unsupported content type",
+        422: "Validation failed; `detail` lists the problems",
+        429: "Rate limited; retry after Retry-After seconds",
+        503: "A store is unavailable; retry after Retry-After seconds",
+    }.items()
+}
+
+
 def envelope(status_code: int, code: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"error": code, "detail": jsonable_encoder(detail)},
@@ -120,9 +155,8 @@ _HTTP_CODES = {
 # Database trouble that a retry later can fix: tell senders to come back (503 + Retry-After).
 _DB_UNAVAILABLE = (
     OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.AdminShutdownError,
@@ -157,6 +191,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", type(exc).__name__)
         return envelope(503, "service_unavailable", "Database unavailable, retry later", {"Retry-After": "5"})
 
+    async def on_nul_in_text(request: Request, exc: Exception) -> JSONResponse:
+        # Postgres text cannot hold U+0000; a query parameter or a field that reaches SQL with one
+        # is the client's data, not our failure.
+        problem = {"type": "string_type", "loc": ["request"], "msg": "Text must not contain NUL (U+0000)"}
+        return envelope(422, "validation_error", [problem])
+
+    async def on_interface_error(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg says "connection is closed" when the server went away under a pooled
+        # connection: a retry will find a new one. Any other InterfaceError is our own bug.
+        if "connection" in str(exc) and ("closed" in str(exc) or "lost" in str(exc)):
+            return await on_db_unavailable(request, exc)
+        return await on_unknown(request, exc)
+
     async def on_unknown(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, "internal_error", "Internal server error")
@@ -164,6 +211,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError, on_nul_in_text)
     for exc_type in _DB_UNAVAILABLE:
         app.add_exception_handler(exc_type, on_db_unavailable)
+    app.add_exception_handler(asyncpg.exceptions.InterfaceError, on_interface_error)
     app.add_exception_handler(Exception, on_unknown)
