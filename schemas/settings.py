@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     job_timeout_s: int = 600
     cluster_job_timeout_s: int = 3_600
     relay_poll_s: float = 1.0
+    relay_max_waiting_jobs: int = 2  # per queue; more pending rows wait for fuller batches
     sweep_after_s: int = 120
     cluster_every_new_items: int = 500
     cluster_every_s: int = 6 * 3600

@@ -13,10 +13,12 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from redis import Redis
 from redis.exceptions import RedisError
+from rq import Queue
 
 from db.pool import connect
 from db.queries.work import (
@@ -37,44 +39,59 @@ HEARTBEAT_EVERY_S = 10.0
 DELIVERY_BATCH = 50
 
 
-async def relay_once(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
-    """Claim and enqueue every pending batch available now; returns the number of items enqueued."""
+async def _relay(
+    conn: asyncpg.Connection,
+    redis: Redis,
+    settings: Settings,
+    *,
+    queue: str,
+    func: str,
+    claim: Callable[..., Awaitable[list[int]]],
+    release: Callable[[list[int]], Awaitable[None]],
+    batch: int,
+) -> int:
+    """Claim pending rows and enqueue them in batches; returns how many rows were enqueued.
+
+    Backpressure: while enough jobs already wait in the queue, rows stay pending in Postgres and
+    are claimed later as fuller batches; enqueueing a job per notification would make thousands of
+    one-item jobs under load.
+    """
     total = 0
+    waiting = Queue(queue, connection=redis)
     while True:
+        try:
+            if waiting.count >= settings.relay_max_waiting_jobs:
+                return total
+        except RedisError:
+            return total
         async with conn.transaction():
-            ids = await claim_pending_items(conn, stale_after_s=settings.sweep_after_s, limit=settings.embed_batch_size)
+            ids = await claim(conn, stale_after_s=settings.sweep_after_s, limit=batch)
         if not ids:
             return total
         try:
-            enqueue(
-                redis, settings, ITEMS_QUEUE, "workers.jobs.process_items", ids,
-                job_id=f"items-{ids[0]}-{len(ids)}-{time.time_ns()}",
-            )  # fmt: skip
+            enqueue(redis, settings, queue, func, ids, job_id=f"{queue}-{ids[0]}-{len(ids)}-{time.time_ns()}")
         except RedisError as exc:
-            log.warning("enqueue failed (%s); %d items stay pending", type(exc).__name__, len(ids))
-            await release_items(conn, item_ids=ids)
+            log.warning("enqueue on %s failed (%s); %d rows stay pending", queue, type(exc).__name__, len(ids))
+            await release(ids)
             return total
         total += len(ids)
+
+
+async def relay_once(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
+    """Pending items to the items queue; returns how many were enqueued."""
+    return await _relay(
+        conn, redis, settings, queue=ITEMS_QUEUE, func="workers.jobs.process_items", claim=claim_pending_items,
+        release=lambda ids: release_items(conn, item_ids=ids), batch=settings.embed_batch_size,
+    )  # fmt: skip
 
 
 async def relay_deliveries_once(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
-    """Claim and enqueue every pending webhook delivery available now; returns how many were enqueued."""
-    total = 0
-    while True:
-        async with conn.transaction():
-            ids = await claim_pending_deliveries(conn, stale_after_s=settings.sweep_after_s, limit=DELIVERY_BATCH)
-        if not ids:
-            return total
-        try:
-            enqueue(
-                redis, settings, DELIVERIES_QUEUE, "workers.deliveries.process_deliveries", ids,
-                job_id=f"deliveries-{ids[0]}-{len(ids)}-{time.time_ns()}",
-            )  # fmt: skip
-        except RedisError as exc:
-            log.warning("enqueue failed (%s); %d deliveries stay pending", type(exc).__name__, len(ids))
-            await release_deliveries(conn, delivery_ids=ids)
-            return total
-        total += len(ids)
+    """Pending webhook deliveries to the deliveries queue; returns how many were enqueued."""
+    return await _relay(
+        conn, redis, settings, queue=DELIVERIES_QUEUE, func="workers.deliveries.process_deliveries",
+        claim=claim_pending_deliveries, release=lambda ids: release_deliveries(conn, delivery_ids=ids),
+        batch=DELIVERY_BATCH,
+    )  # fmt: skip
 
 
 async def run_relay(settings: Settings, stop: threading.Event, worker_name: str) -> None:
