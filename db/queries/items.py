@@ -67,23 +67,30 @@ WITH ev AS (
            (array_agg(to_status_raw ORDER BY at DESC, to_status_raw DESC))[1] AS latest_raw,
            max(at) AS latest_at
     FROM ev GROUP BY item_id
+),
+calc AS (
+    SELECT ids.item_id,
+           CASE WHEN agg.item_id IS NOT NULL THEN agg.first_solved
+                WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END AS first_solved_at,
+           CASE WHEN agg.item_id IS NOT NULL THEN agg.last_solved
+                WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END AS last_solved_at,
+           CASE WHEN agg.item_id IS NOT NULL THEN agg.reopens
+                ELSE coalesce(i.reopens_reported, 0) END AS reopen_count,
+           CASE WHEN agg.latest_status IS NOT NULL AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
+                THEN agg.latest_status ELSE i.status END AS status,
+           CASE WHEN agg.latest_status IS NOT NULL AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
+                THEN agg.latest_raw ELSE i.status_raw END AS status_raw
+    FROM (SELECT unnest($1::bigint[]) AS item_id) ids
+    JOIN item i ON i.item_id = ids.item_id
+    LEFT JOIN agg ON agg.item_id = ids.item_id
 )
-UPDATE item i SET
-    first_solved_at = CASE WHEN agg.item_id IS NOT NULL THEN agg.first_solved
-                           WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END,
-    last_solved_at = CASE WHEN agg.item_id IS NOT NULL THEN agg.last_solved
-                          WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END,
-    reopen_count = CASE WHEN agg.item_id IS NOT NULL THEN agg.reopens
-                        ELSE coalesce(i.reopens_reported, 0) END,
-    status = CASE WHEN agg.latest_status IS NOT NULL
-                   AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
-                  THEN agg.latest_status ELSE i.status END,
-    status_raw = CASE WHEN agg.latest_status IS NOT NULL
-                       AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
-                      THEN agg.latest_raw ELSE i.status_raw END
-FROM (SELECT unnest($1::bigint[]) AS item_id) ids
-LEFT JOIN agg ON agg.item_id = ids.item_id
-WHERE i.item_id = ids.item_id
+-- Only rows whose derived values change are written: every write touches all of item's indexes.
+UPDATE item i SET first_solved_at = c.first_solved_at, last_solved_at = c.last_solved_at,
+    reopen_count = c.reopen_count, status = c.status, status_raw = c.status_raw
+FROM calc c
+WHERE i.item_id = c.item_id
+  AND (i.first_solved_at, i.last_solved_at, i.reopen_count, i.status, i.status_raw)
+      IS DISTINCT FROM (c.first_solved_at, c.last_solved_at, c.reopen_count, c.status, c.status_raw)
 """
 
 # NOTIFY is delivered at commit, so the relay never wakes for a row it cannot see yet.
