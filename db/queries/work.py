@@ -76,3 +76,18 @@ async def insert_job_failure(
         "INSERT INTO job_failure (job_id, func_name, args, error, attempts) VALUES ($1, $2, $3::jsonb, $4, $5)",
         job_id, func_name, json.dumps(args, default=str), error[:4000], attempts,
     )  # fmt: skip
+
+
+async def update_items_pending(conn: asyncpg.Connection, *, model_version: str, only_missing: bool) -> int:
+    """Mark items for processing again: those without a vector for `model_version`, or all of them.
+
+    The relay then enqueues them in batches; the job embeds what has no vector for the current
+    model version and skips the rest by content hash, so running this twice costs nothing extra.
+    """
+    status: str = await conn.execute(
+        "UPDATE item i SET pending = true, enqueued_at = NULL, changed_at = now() WHERE deleted_at IS NULL"
+        " AND (NOT $2 OR NOT EXISTS (SELECT 1 FROM embedding e WHERE e.item_id = i.item_id AND e.model_version = $1))",
+        model_version,
+        only_missing,
+    )
+    return int(status.split()[-1])
