@@ -1,0 +1,153 @@
+"""Clustering on synthetic blobs: well-separated Gaussian clusters on the unit sphere.
+
+numba compiles UMAP/NN-descent/HDBSCAN on first use (20-40 s); the module fixture pays that
+once through ``warm_up`` and the clustered blobs are shared by the tests that only read them.
+"""
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clustering.cluster import (
+    ClusterParams,
+    assign_to_nearest,
+    centroids,
+    cluster_vectors,
+    merge_near_duplicates,
+    representatives,
+    warm_up,
+)
+
+DIM = 64
+N_BLOBS = 6
+PER_BLOB = 80
+
+Vectors = npt.NDArray[np.float32]
+
+
+def blobs(
+    seed: int, n_blobs: int = N_BLOBS, per_blob: int = PER_BLOB, spread: float = 0.08
+) -> tuple[Vectors, npt.NDArray[np.int64]]:
+    """Points around random unit directions (cosine to their centre about 0.8)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_blobs, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    truth = np.repeat(np.arange(n_blobs), per_blob)
+    points = centres[truth] + spread * rng.normal(size=(len(truth), DIM))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    return points.astype(np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def clustered() -> tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    warm_up()
+    points, truth = blobs(seed=1)
+    return points, truth, cluster_vectors(points, seed=7)
+
+
+@pytest.mark.slow
+def test_cluster_vectors_finds_the_blobs(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    _, truth, labels = clustered
+    assert len(set(labels[labels >= 0])) == N_BLOBS
+    assert (labels < 0).mean() <= 0.02
+    assert adjusted_rand_score(truth, labels) > 0.98
+
+
+@pytest.mark.slow
+def test_labels_are_numbered_by_decreasing_size(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    _, _, labels = clustered
+    sizes = np.bincount(labels[labels >= 0])
+    assert list(sizes) == sorted(sizes, reverse=True)
+
+
+@pytest.mark.slow
+def test_same_input_twice_gives_identical_labels(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, _, labels = clustered
+    np.testing.assert_array_equal(cluster_vectors(points, seed=7), labels)
+
+
+@pytest.mark.slow
+def test_unrelated_points_stay_unassigned(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, truth, _ = clustered
+    rng = np.random.default_rng(3)
+    junk = rng.normal(size=(12, DIM)).astype(np.float32)
+    labels = cluster_vectors(np.vstack([points, junk]), seed=7)
+    assert (labels[-12:] == -1).all()
+    assert adjusted_rand_score(truth, labels[:-12]) > 0.98
+
+
+@pytest.mark.slow
+def test_large_input_fits_a_sample_and_assigns_the_rest(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, truth, _ = clustered
+    labels = cluster_vectors(points, seed=7, params=ClusterParams(sample_threshold=300))
+    assert (labels >= 0).all()
+    assert adjusted_rand_score(truth, labels) > 0.98
+
+
+def test_tiny_input_is_all_unassigned() -> None:
+    points, _ = blobs(seed=2, n_blobs=1, per_blob=9)
+    np.testing.assert_array_equal(cluster_vectors(points), np.full(9, -1))
+
+
+def test_min_cluster_size_grows_with_n() -> None:
+    params = ClusterParams()
+    sizes = [params.min_cluster_size(n) for n in (100, 3_000, 10_000, 20_000)]
+    assert sizes == sorted(sizes)
+    assert sizes[0] == params.min_cluster_floor
+    assert sizes[-1] > 4 * sizes[1]
+    samples = [params.min_samples(n) for n in (100, 3_000, 10_000, 20_000)]
+    assert samples == sorted(samples)
+    assert all(s <= m for s, m in zip(samples, sizes, strict=True))
+
+
+def test_merge_joins_near_duplicate_clusters_only() -> None:
+    points, truth = blobs(seed=4, n_blobs=3, per_blob=40, spread=0.1)
+    # Cut blob 0 in two: its halves have near-identical centroids.
+    labels = truth.copy()
+    labels[:20] = 5
+    labels[-3:] = -1
+    merged = merge_near_duplicates(points, labels, min_similarity=0.9)
+    assert merged[0] == merged[25]
+    assert len(set(merged[merged >= 0])) == 3
+    assert (merged[-3:] == -1).all()
+    kept_apart = merge_near_duplicates(points, labels, min_similarity=0.995)
+    assert len(set(kept_apart[kept_apart >= 0])) == 4
+
+
+def test_assign_to_nearest_respects_the_floor() -> None:
+    centres = np.eye(3, dtype=np.float32)
+    vectors = np.array([[2.0, 0.1, 0.0], [0.0, 0.0, 5.0], [1.0, 1.0, 1.0]], dtype=np.float32)
+    assert assign_to_nearest(vectors, centres, 0.9).tolist() == [0, 2, -1]
+    labelled = assign_to_nearest(vectors, centres, 0.5, label_ids=np.array([10, 20, 30]))
+    assert labelled.tolist() == [10, 30, 10]  # a tie goes to the lower row
+
+
+def test_centroids_are_normalised_member_means() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, -1.0]], dtype=np.float32)
+    ids, centres = centroids(vectors, np.array([4, 4, 9, -1]))
+    assert ids.tolist() == [4, 9]
+    np.testing.assert_allclose(centres, [[0.5**0.5, 0.5**0.5], [1.0, 0.0]], rtol=1e-6)
+
+
+def test_representatives_are_the_members_closest_to_the_centre() -> None:
+    vectors = np.array(
+        [[1.0, 0.0], [0.9, 0.44], [0.9, -0.44], [0.5, 0.87], [0.0, 1.0], [-1.0, 0.0]],
+        dtype=np.float32,
+    )
+    labels = np.array([0, 0, 0, 0, 1, -1])
+    reps = representatives(vectors, labels, k=2)
+    assert reps[0][0] in (0, 1)
+    assert 3 not in reps[0]
+    assert reps[1] == [4]
+    assert -1 not in reps
