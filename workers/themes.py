@@ -7,6 +7,7 @@ previous run by shared members and centroid similarity, so a trend line keeps me
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -16,7 +17,14 @@ import asyncpg
 import numpy as np
 
 from db.pool import connect
-from db.queries.runs import select_run, update_run_done, update_run_failed, update_run_started
+from db.queries.runs import (
+    select_last_digest,
+    select_run,
+    update_run_digest,
+    update_run_done,
+    update_run_failed,
+    update_run_started,
+)
 from db.queries.themes import (
     ClusteringInput,
     ThemeWrite,
@@ -88,9 +96,22 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
     )
     timings["load_s"] = round(time.perf_counter() - started, 3)
     n = len(data.item_ids)
+    params = ClusterParams(sample_threshold=settings.cluster_sample_threshold)
+    digest = input_digest(data, f"{scope}|{model_version}|{params}")
+    if n and digest == await select_last_digest(conn, scope=scope):
+        # Nothing changed since the last run: its result stands, to the item (a re-run must not
+        # move items for nothing).
+        timings["total_s"] = round(time.perf_counter() - started, 3)
+        timings["reused"] = 1.0
+        async with conn.transaction():
+            await update_run_digest(conn, run_id=run_id, digest=digest)
+            await update_run_done(
+                conn, run_id=run_id, items=n, themes=len({t for t in data.theme_ids if t is not None}),
+                unassigned=sum(t is None for t in data.theme_ids), kept_share=1.0, ari=1.0, timings=timings,
+            )  # fmt: skip
+        return
 
     step = time.perf_counter()
-    params = ClusterParams(sample_threshold=settings.cluster_sample_threshold)
     labels = cluster_vectors(data.vectors, seed=SEED, params=params) if n else np.zeros(0, dtype=np.int64)
     timings["cluster_s"] = round(time.perf_counter() - step, 3)
 
@@ -145,12 +166,24 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
                 last_seen_at=max(created),
             )
             real[minted] = await upsert_theme(conn, scope=scope, run_id=run_id, theme=write)
+        # A theme whose items all went back to their previous themes (hysteresis) is gone too;
+        # successors that no longer exist are dropped from the lineage.
+        present = {match.theme_ids[label] for label in label_ids.tolist()}
+        vanished = [t for t in match.theme_ids.values() if t not in present and t < _PLACEHOLDER_BASE]
+        split = {old: [real[p] for p in parts if p in real] for old, parts in match.split_into.items()}
         await update_themes_retired(
             conn,
             run_id=run_id,
-            merged={old: real.get(new, new) for old, new in match.merged_into.items()},
-            split={old: [real.get(p, p) for p in parts] for old, parts in match.split_into.items()},
-            gone=match.disappeared,
+            merged={old: real[new] for old, new in match.merged_into.items() if new in real},
+            split={old: parts for old, parts in split.items() if parts},
+            gone=sorted(
+                {
+                    *match.disappeared,
+                    *vanished,
+                    *[o for o, n in match.merged_into.items() if n not in real],
+                    *[o for o, parts in split.items() if not parts],
+                }
+            ),
         )
         new_assignment = [real[match.theme_ids[label]] if label >= 0 else None for label in labels.tolist()]
         await update_item_themes(conn, scope=scope, item_ids=data.item_ids.tolist(), theme_ids=new_assignment)
@@ -161,11 +194,21 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
         timings["write_s"] = round(time.perf_counter() - step, 3)
         timings["total_s"] = round(time.perf_counter() - started, 3)
         unassigned = int((labels < 0).sum())
+        await update_run_digest(conn, run_id=run_id, digest=digest)
         await update_run_done(
             conn, run_id=run_id, items=n, themes=len(label_ids), unassigned=unassigned,
             kept_share=kept_share if previous else None, ari=ari if previous else None, timings=timings,
         )  # fmt: skip
     log.info("run %s: %d items, %d themes, %d unassigned, %s", run_id, n, len(label_ids), unassigned, timings)
+
+
+def input_digest(data: ClusteringInput, settings_key: str) -> bytes:
+    """What a run clusters: the items, their vectors' content hashes, the model and parameters."""
+    digest = hashlib.sha256(settings_key.encode())
+    for item_id, content_hash in zip(data.item_ids.tolist(), data.content_hashes, strict=True):
+        digest.update(item_id.to_bytes(8, "little"))
+        digest.update(content_hash)
+    return digest.digest()
 
 
 async def _previous_themes(

@@ -71,6 +71,20 @@ async def update_run_done(
     )  # fmt: skip
 
 
+async def select_last_digest(conn: asyncpg.Connection, *, scope: str) -> bytes | None:
+    """The input digest of the scope's last finished run."""
+    digest: bytes | None = await conn.fetchval(
+        "SELECT input_digest FROM clustering_run WHERE scope = $1 AND status = 'done'"
+        " ORDER BY finished_at DESC LIMIT 1",
+        scope,
+    )
+    return digest
+
+
+async def update_run_digest(conn: asyncpg.Connection, *, run_id: int, digest: bytes) -> None:
+    await conn.execute("UPDATE clustering_run SET input_digest = $2 WHERE run_id = $1", run_id, digest)
+
+
 async def update_run_failed(conn: asyncpg.Connection, *, run_id: int, error: str) -> None:
     await conn.execute(
         "UPDATE clustering_run SET status = 'failed', finished_at = now(), error = $2 WHERE run_id = $1",
@@ -98,6 +112,13 @@ async def select_clustering_due(conn: asyncpg.Connection, *, scope: str, every_n
     )
     assert row is not None
     if row["busy"]:
+        return False
+    # While an import is still being embedded, wait: a run now would cluster a partial picture and
+    # the next one would have to move it again.
+    backlog: int = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM item WHERE pending AND deleted_at IS NULL LIMIT $1) s", every_new_items
+    )
+    if backlog >= every_new_items:
         return False
     last = row["last"]
     new_items: int = await conn.fetchval(

@@ -24,6 +24,7 @@ class ClusteringInput:
     texts: list[str]
     created_at: list[datetime]
     theme_ids: list[int | None]  # the assignment before this run
+    content_hashes: list[bytes]
 
 
 async def select_clustering_input(
@@ -31,7 +32,8 @@ async def select_clustering_input(
 ) -> ClusteringInput:
     theme_column = "theme_id" if scope == "all" else "feature_theme_id"
     rows = await conn.fetch(
-        f"SELECT i.item_id, e.vector, coalesce(i.clean_text, '') AS text, i.created_at, i.{theme_column} AS theme_id"
+        f"SELECT i.item_id, e.vector, e.content_hash, coalesce(i.clean_text, '') AS text, i.created_at,"
+        f" i.{theme_column} AS theme_id"
         " FROM embedding e JOIN item i USING (item_id)"
         " WHERE e.model_version = $1 AND i.deleted_at IS NULL"
         " AND ($2 = 'all' OR i.intent = 'feature_request')"
@@ -51,6 +53,7 @@ async def select_clustering_input(
         texts=[r["text"] for r in rows],
         created_at=[r["created_at"] for r in rows],
         theme_ids=[r["theme_id"] for r in rows],
+        content_hashes=[bytes(r["content_hash"]) for r in rows],
     )
 
 

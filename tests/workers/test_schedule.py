@@ -45,3 +45,21 @@ async def test_a_queued_run_that_redis_lost_is_enqueued_again(migrated: Settings
     await schedule_clustering(db, redis, migrated)
     assert Queue(CLUSTERING_QUEUE, connection=redis).job_ids == [f"cluster-{run_id}"]
     redis.close()
+
+
+async def test_no_automatic_run_while_an_import_is_still_being_embedded(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    settings = migrated.model_copy(update={"cluster_every_new_items": 3})
+    redis = Redis.from_url(settings.redis_url)
+    await add_embedded(db, 3)
+    for k in range(3):
+        await db.execute(
+            "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash) VALUES ('api', $1, 'ticket',"
+            " 'b', now(), 'h')",
+            f"pending-{k}",
+        )
+    assert await schedule_clustering(db, redis, settings) == []
+    await db.execute("UPDATE item SET pending = false")
+    assert len(await schedule_clustering(db, redis, settings)) == 1
+    redis.close()

@@ -84,7 +84,8 @@ async def test_runs_find_themes_keep_ids_and_record_stability(job_settings: Sett
     # the same run again: identical assignment, ids kept, full stability
     second = await run(db)
     assert dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id")) == before
-    assert second["kept_share"] == 1.0 and second["ari"] == 1.0
+    assert second["kept_share"] == 1.0 and second["ari"] == 1.0 and second["themes"] == 4
+    assert json.loads(str(second["timings"]))["reused"] == 1.0  # unchanged input: the result stands
 
     # new items of the same issues arrive: existing items keep their theme ids
     await add_items(db, blobs(20, c, seed=2), ["refund", "login", "card", "delivery"], start=1000)
@@ -108,7 +109,11 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
     rows = await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id")
     moved = blobs(40, c[:1], seed=9, spread=0.05)
     for (item_id, _), v in zip(rows[40:80], moved, strict=True):
-        await db.execute("UPDATE embedding SET vector = $2 WHERE item_id = $1", item_id, v.astype("<f4").tobytes())
+        await db.execute(
+            "UPDATE embedding SET vector = $2, content_hash = 'h2' WHERE item_id = $1",
+            item_id,
+            v.astype("<f4").tobytes(),
+        )
     result = await run(db)
     assert result["themes"] == 2
     merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into'")
