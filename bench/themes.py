@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ADMIN_KEY, SHARED, machine, service, stores
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# The bench starts its runs itself: automatic runs would cluster in between.
+MANUAL_ONLY = {"CLUSTER_EVERY_NEW_ITEMS": str(10**9), "CLUSTER_EVERY_S": str(10**9)}
 
 
 def load(split: str) -> list[tuple[str, str]]:
@@ -130,8 +132,7 @@ def line(name: str, s: dict[str, float], seconds: float) -> str:
 def quality(with_bertopic: bool) -> None:
     lines = ["| run | themes | unassigned | NMI | ARI | seconds |", "|---|---|---|---|---|---|"]
     notes = []
-    manual_only = {"CLUSTER_EVERY_NEW_ITEMS": str(10**9), "CLUSTER_EVERY_S": str(10**9)}
-    with stores() as (db_url, redis_url), service(db_url, redis_url, workers=1, extra_env=manual_only) as svc:
+    with stores() as (db_url, redis_url), service(db_url, redis_url, workers=1, extra_env=MANUAL_ONLY) as svc:
         client = httpx.Client(base_url=svc.base_url, timeout=120)
         if with_bertopic:  # a first fit pays BERTopic's numba compilation, as a fresh process does
             rng = np.random.default_rng(0)
@@ -215,8 +216,8 @@ async def seed_scale(db_url: str, n: int) -> None:
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         await conn.execute(
             "INSERT INTO item (source, external_id, kind, body, clean_text, created_at, payload_hash, pending,"
-            " embedded_at) SELECT 'scale', k::text, 'ticket', $1[p + 1], $1[p + 1], now(), 'h', false, now()"
-            " FROM unnest($2::int[]) WITH ORDINALITY AS t(p, k)",
+            " embedded_at) SELECT 'scale', k::text, 'ticket', texts[p + 1], texts[p + 1], now(), 'h', false, now()"
+            " FROM unnest($2::int[]) WITH ORDINALITY AS t(p, k), (SELECT $1::text[] AS texts) AS all_texts",
             [t for t, _ in texts], picks.tolist(),
         )  # fmt: skip
         ids = await conn.fetch("SELECT item_id FROM item WHERE source = 'scale' ORDER BY external_id::bigint")
@@ -248,7 +249,7 @@ def banking77_vectors(texts: list[tuple[str, str]]) -> np.ndarray:
 def scale(n: int) -> None:
     with stores() as (db_url, redis_url):
         asyncio.run(seed_scale(db_url, n))
-        with service(db_url, redis_url, workers=1) as svc:
+        with service(db_url, redis_url, workers=1, extra_env=MANUAL_ONLY) as svc:
             client = httpx.Client(base_url=svc.base_url, timeout=120)
             worker = psutil.Process(svc.workers[0].pid)
             peak = [0.0]

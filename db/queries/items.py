@@ -261,31 +261,38 @@ class ItemFilter:
     created_to: datetime | None = None
 
 
-async def select_items(conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int) -> list[Item]:
-    """Items in id order after `after_id` (keyset pagination), at most `limit`."""
-    clauses = ["deleted_at IS NULL", "item_id > $1"]
+def filter_clauses(filters: ItemFilter, *, after_id: int, alias: str = "") -> tuple[list[str], list[Any]]:
+    """WHERE clauses and their arguments for the item list filters, after `after_id` (keyset)."""
+    a = f"{alias}." if alias else ""
+    clauses = [f"{a}deleted_at IS NULL", f"{a}item_id > $1"]
     args: list[Any] = [after_id]
 
     def add(sql: str, value: Any) -> None:
         args.append(value)
-        clauses.append(sql.format(n=len(args)))
+        clauses.append(sql.format(a=a, n=len(args)))
 
     if filters.source is not None:
-        add("source = ${n}", filters.source)
+        add("{a}source = ${n}", filters.source)
     if filters.kind is not None:
-        add("kind = ${n}", filters.kind)
+        add("{a}kind = ${n}", filters.kind)
     if filters.unassigned:
-        clauses.append("theme_id IS NULL")
+        clauses.append(f"{a}theme_id IS NULL")
     elif filters.theme_id is not None:
-        add("(theme_id = ${n} OR feature_theme_id = ${n})", filters.theme_id)
+        add("({a}theme_id = ${n} OR {a}feature_theme_id = ${n})", filters.theme_id)
     if filters.intent is not None:
-        add("intent = ${n}", filters.intent)
+        add("{a}intent = ${n}", filters.intent)
     if filters.status is not None:
-        add("status = ${n}", filters.status)
+        add("{a}status = ${n}", filters.status)
     if filters.created_from is not None:
-        add("created_at >= ${n}", filters.created_from)
+        add("{a}created_at >= ${n}", filters.created_from)
     if filters.created_to is not None:
-        add("created_at < ${n}", filters.created_to)
+        add("{a}created_at < ${n}", filters.created_to)
+    return clauses, args
+
+
+async def select_items(conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int) -> list[Item]:
+    """Items in id order after `after_id` (keyset pagination), at most `limit`."""
+    clauses, args = filter_clauses(filters, after_id=after_id)
     args.append(limit)
     rows = await conn.fetch(
         f"SELECT {_ITEM_COLUMNS} FROM item WHERE {' AND '.join(clauses)} ORDER BY item_id LIMIT ${len(args)}",

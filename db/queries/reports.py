@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from scipy.special import pdtrc
 
-from db.queries.items import ItemFilter
+from db.queries.items import ItemFilter, filter_clauses
 from schemas.reports import (
     EXCLUDED_COUNT,
     GROUP_KEYS,
@@ -261,29 +261,7 @@ async def select_item_export_rows(
     conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int
 ) -> list[ItemExportRow]:
     """One page of the per-item export in id order (keyset), with the list route's filters."""
-    clauses = ["i.deleted_at IS NULL", "i.item_id > $1"]
-    args: list[Any] = [after_id]
-
-    def add(sql: str, value: Any) -> None:
-        args.append(value)
-        clauses.append(sql.format(n=len(args)))
-
-    if filters.source is not None:
-        add("i.source = ${n}", filters.source)
-    if filters.kind is not None:
-        add("i.kind = ${n}", filters.kind)
-    if filters.unassigned:
-        clauses.append("i.theme_id IS NULL")
-    elif filters.theme_id is not None:
-        add("(i.theme_id = ${n} OR i.feature_theme_id = ${n})", filters.theme_id)
-    if filters.intent is not None:
-        add("i.intent = ${n}", filters.intent)
-    if filters.status is not None:
-        add("i.status = ${n}", filters.status)
-    if filters.created_from is not None:
-        add("i.created_at >= ${n}", filters.created_from)
-    if filters.created_to is not None:
-        add("i.created_at < ${n}", filters.created_to)
+    clauses, args = filter_clauses(filters, after_id=after_id, alias="i")
     args.append(limit)
     rows = await conn.fetch(
         "SELECT i.item_id, i.source, i.external_id, i.kind, i.theme_id, t.label AS theme_label, i.intent, i.status,"
