@@ -7,6 +7,7 @@ Data lives in DATA_DIR (default ./var) and survives restarts.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import secrets
 import signal
@@ -41,6 +42,13 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when this runner dies, even by kill -9, so a
+    crashed run leaves no API or worker behind holding the port (Linux PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)
 
 
 class Stop(Exception):
@@ -83,7 +91,7 @@ def main() -> int:
                     "--host", host, "--port", str(port), "--no-access-log"],
         }  # fmt: skip
         for name, cmd in commands.items():
-            children[name] = subprocess.Popen(cmd, env=env)
+            children[name] = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
         print(
             f"\nService: http://{host}:{port}  (dashboard: http://{host}:{port}/, docs: /docs)\n"
             f"Admin API key: {env['ADMIN_API_KEY']}\n"
@@ -101,7 +109,7 @@ def main() -> int:
                     print(f"{name} keeps exiting ({proc.returncode}); stopping", flush=True)
                     return 1
                 print(f"{name} exited with {proc.returncode}; restarting", flush=True)
-                children[name] = subprocess.Popen(commands[name], env=env)
+                children[name] = subprocess.Popen(commands[name], env=env, preexec_fn=_die_with_parent)
     except Stop:
         return 0
     finally:
