@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from redis import Redis
 from rq import Queue
 
@@ -39,6 +39,9 @@ async def get_queue(request: Request) -> Callable[[str], Queue]:
     redis: Redis = request.state.redis
     return lambda name: Queue(name, connection=redis)
 
+
+# A bigint primary key in a path: anything outside Postgres bigint is a 422, never a 500.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 DbConn = Annotated[asyncpg.Connection, Depends(get_conn)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]

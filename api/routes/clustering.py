@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Query
 from redis.exceptions import RedisError
 
-from api.deps import AdminKey, AppSettings, DbConn, ReadKey, RedisClient
+from api.deps import AdminKey, AppSettings, DbConn, ReadKey, RedisClient, RowId
 from api.errors import Conflict, NotFound
 from db.queries.runs import insert_run, select_run, select_runs
 from schemas.themes import Run, RunCreate, RunCreated, RunPage
@@ -39,7 +39,7 @@ async def create_run(
 
 
 @router.get("/runs/{run_id}")
-async def get_run(run_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, _: ReadKey) -> Run:
+async def get_run(run_id: RowId, conn: DbConn, _: ReadKey) -> Run:
     run = await select_run(conn, run_id=run_id)
     if run is None:
         raise NotFound(f"Clustering run {run_id} does not exist.")

@@ -10,9 +10,9 @@ import binascii
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import AdminKey, AppSettings, DbConn
+from api.deps import AdminKey, AppSettings, DbConn, RowId
 from api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from api.secrets import new_secret, seal
 from connectors.signatures import standard_webhooks_key
@@ -34,8 +34,6 @@ from schemas.connections import (
 )
 
 router = APIRouter(prefix="/v1/connections", tags=["connections"])
-
-SecretId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def webhook_url(request: Request, connection_id: uuid.UUID) -> str:
@@ -150,9 +148,7 @@ async def create_connection_secret(
 
 
 @router.delete("/{connection_id}/secrets/{secret_id}", status_code=204, response_class=Response)
-async def delete_connection_secret_route(
-    connection_id: str, secret_id: SecretId, conn: DbConn, _: AdminKey
-) -> Response:
+async def delete_connection_secret_route(connection_id: str, secret_id: RowId, conn: DbConn, _: AdminKey) -> Response:
     """Revoke a secret; deliveries signed with it are refused from the next request on."""
     cid = _parse_connection_id(connection_id)
     async with conn.transaction():

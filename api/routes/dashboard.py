@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -33,7 +33,7 @@ from api.dashboard.session import (
 )
 from api.dashboard.theme import build_theme
 from api.dashboard.weeks import COMMON_ZONES, Weeks, parse_weeks
-from api.deps import AppSettings, DbConn, RedisClient, authenticate
+from api.deps import AppSettings, DbConn, RedisClient, RowId, authenticate
 from api.errors import AppError, Forbidden, NotFound, Unauthorized, envelope
 from db.queries.dashboard import select_sources
 from db.queries.items import select_item
@@ -142,7 +142,7 @@ async def get_theme_page(
     request: Request,
     conn: DbConn,
     _: Viewer,
-    theme_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    theme_id: RowId,
     tz: Tz = None,
     week: Week = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -189,7 +189,7 @@ async def get_runs(request: Request, conn: DbConn, redis: RedisClient, _: Viewer
 
 
 @router.get("/items/{item_id}.json")
-async def get_item_json(item_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, _: Viewer) -> Item:
+async def get_item_json(item_id: RowId, conn: DbConn, _: Viewer) -> Item:
     """The item as GET /v1/items/{item_id} returns it, for the signed-in dashboard."""
     item = await select_item(conn, item_id=item_id)
     if item is None:

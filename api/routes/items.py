@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import AdminKey, DbConn, IngestKey, ReadKey
+from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from api.routes.reports import CSV_RESPONSE, items_csv_response, wants_csv
 from db.queries.items import ItemFilter, delete_item, select_item, select_items, upsert_items
@@ -28,8 +28,6 @@ from schemas.items import (
 )
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
-
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def encode_cursor(last_id: int) -> str:
@@ -149,7 +147,7 @@ async def _store(conn: asyncpg.Connection, valid: list[ItemCreate], rejected: li
 
 
 @router.get("/{item_id}")
-async def get_item(item_id: ItemId, conn: DbConn, _: ReadKey) -> Item:
+async def get_item(item_id: RowId, conn: DbConn, _: ReadKey) -> Item:
     item = await select_item(conn, item_id=item_id)
     if item is None:
         raise NotFound(f"Item {item_id} does not exist.")
@@ -194,7 +192,7 @@ async def list_items(
 
 
 @router.delete("/{item_id}", status_code=204, response_class=Response)
-async def delete_item_route(item_id: ItemId, conn: DbConn, _: AdminKey) -> Response:
+async def delete_item_route(item_id: RowId, conn: DbConn, _: AdminKey) -> Response:
     """Erase the item, its text, status events and embeddings."""
     async with conn.transaction():
         if not await delete_item(conn, item_id=item_id):

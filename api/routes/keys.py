@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from api.auth import KEY_PREFIX, hash_key, new_key
-from api.deps import AdminKey, DbConn
+from api.deps import AdminKey, DbConn, RowId
 from api.errors import NotFound
 from db.queries.keys import insert_api_key, select_api_keys, update_api_key_revoked
 from schemas.keys import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyList
@@ -33,7 +31,7 @@ async def list_keys(conn: DbConn, _: AdminKey) -> ApiKeyList:
 
 
 @router.delete("/{api_key_id}")
-async def delete_key(api_key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, _: AdminKey) -> ApiKey:
+async def delete_key(api_key_id: RowId, conn: DbConn, _: AdminKey) -> ApiKey:
     """Revoke a key; it is refused from the next request on."""
     row = await update_api_key_revoked(conn, api_key_id=api_key_id)
     if row is None:

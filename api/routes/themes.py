@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
-from api.deps import DbConn, ReadKey
+from api.deps import DbConn, ReadKey, RowId
 from api.errors import NotFound
 from api.routes.items import decode_cursor, encode_cursor
 from db.queries.themes import select_theme, select_themes
@@ -47,9 +47,7 @@ async def list_themes(
 
 
 @router.get("/{theme_id}")
-async def get_theme(
-    theme_id: Annotated[int, Path(ge=1, le=2**63 - 1)], conn: DbConn, _: ReadKey, tz: TimeZone = "UTC"
-) -> ThemeDetail:
+async def get_theme(theme_id: RowId, conn: DbConn, _: ReadKey, tz: TimeZone = "UTC") -> ThemeDetail:
     """One theme with its lineage (merged from / split from) and its weekly volume."""
     theme = await select_theme(conn, theme_id=theme_id, tz=tz)
     if theme is None:
