@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from db.queries.status import REFRESH_DERIVED, derive
 from schemas.items import Item, ItemCreate, StatusEvent, normalise_status
 
 # Columns written from an ItemCreate, in staging-table order.
@@ -17,11 +19,12 @@ _COLUMNS = (
     "source", "external_id", "kind", "title", "body", "created_at", "source_updated_at",
     "status", "status_raw", "first_response_at", "reopens_reported", "channel", "priority",
     "product", "tags", "requester_id", "votes", "url", "intent_hint", "payload_hash",
+    "first_solved_at", "last_solved_at", "reopen_count",
 )  # fmt: skip
 _STAGE_TYPES = (
     "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text",
     "timestamptz", "integer", "text", "text", "text", "text[]", "text", "integer", "text",
-    "text", "bytea",
+    "text", "bytea", "timestamptz", "timestamptz", "integer",
 )  # fmt: skip
 
 # One upsert for both paths. An older version never overwrites a newer one: the stored row
@@ -49,53 +52,9 @@ SELECT i.item_id, i.source, i.external_id, false, false FROM item i JOIN src USI
 WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.source = i.source AND up.external_id = i.external_id)
 """
 
-_REFRESH_DERIVED = """
-WITH ev AS (
-    SELECT item_id, at, to_status, to_status_raw,
-           coalesce(from_status, lag(to_status) OVER w) AS prev
-    FROM status_event WHERE item_id = ANY($1::bigint[])
-    WINDOW w AS (PARTITION BY item_id ORDER BY at, to_status_raw)
-), agg AS (
-    SELECT item_id,
-           min(at) FILTER (WHERE to_status IN ('solved', 'closed')
-                           AND (prev IS NULL OR prev NOT IN ('solved', 'closed'))) AS first_solved,
-           max(at) FILTER (WHERE to_status IN ('solved', 'closed')
-                           AND (prev IS NULL OR prev NOT IN ('solved', 'closed'))) AS last_solved,
-           count(*) FILTER (WHERE prev IN ('solved', 'closed')
-                            AND to_status IN ('new', 'open', 'pending', 'on_hold')) AS reopens,
-           (array_agg(to_status ORDER BY at DESC, to_status_raw DESC))[1] AS latest_status,
-           (array_agg(to_status_raw ORDER BY at DESC, to_status_raw DESC))[1] AS latest_raw,
-           max(at) AS latest_at
-    FROM ev GROUP BY item_id
-),
-calc AS (
-    SELECT ids.item_id,
-           CASE WHEN agg.item_id IS NOT NULL THEN agg.first_solved
-                WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END AS first_solved_at,
-           CASE WHEN agg.item_id IS NOT NULL THEN agg.last_solved
-                WHEN i.status IN ('solved', 'closed') THEN i.source_updated_at END AS last_solved_at,
-           CASE WHEN agg.item_id IS NOT NULL THEN agg.reopens
-                ELSE coalesce(i.reopens_reported, 0) END AS reopen_count,
-           CASE WHEN agg.latest_status IS NOT NULL AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
-                THEN agg.latest_status ELSE i.status END AS status,
-           CASE WHEN agg.latest_status IS NOT NULL AND agg.latest_at >= coalesce(i.source_updated_at, '-infinity')
-                THEN agg.latest_raw ELSE i.status_raw END AS status_raw
-    FROM (SELECT unnest($1::bigint[]) AS item_id) ids
-    JOIN item i ON i.item_id = ids.item_id
-    LEFT JOIN agg ON agg.item_id = ids.item_id
-)
--- Only rows whose derived values change are written: every write touches all of item's indexes.
-UPDATE item i SET first_solved_at = c.first_solved_at, last_solved_at = c.last_solved_at,
-    reopen_count = c.reopen_count, status = c.status, status_raw = c.status_raw
-FROM calc c
-WHERE i.item_id = c.item_id
-  AND (i.first_solved_at, i.last_solved_at, i.reopen_count, i.status, i.status_raw)
-      IS DISTINCT FROM (c.first_solved_at, c.last_solved_at, c.reopen_count, c.status, c.status_raw)
-"""
-
 # NOTIFY is delivered at commit, so the relay never wakes for a row it cannot see yet.
 _REFRESH_AND_NOTIFY = f"""
-WITH refreshed AS ({_REFRESH_DERIVED.strip()} RETURNING 1)
+WITH refreshed AS ({REFRESH_DERIVED.strip()} RETURNING 1)
 SELECT pg_notify('work_ready', '') FROM (SELECT count(*) FROM refreshed) AS done
 """
 
@@ -113,12 +72,14 @@ def payload_hash(item: ItemCreate) -> bytes:
 
 
 def item_row(item: ItemCreate) -> tuple[Any, ...]:
-    status_raw = item.status
+    """The row as stored, derived fields included: complete for a new item (see status.py)."""
+    d = derive(item)
     return (
         item.source, item.external_id, item.kind, item.title, item.body, item.created_at,
-        item.updated_at, normalise_status(status_raw), status_raw, item.first_response_at,
+        item.updated_at, d.status, d.status_raw, item.first_response_at,
         item.reopens, item.channel, item.priority, item.product, list(item.tags),
         item.requester_id, item.votes, item.url, item.intent, payload_hash(item),
+        d.first_solved_at, d.last_solved_at, d.reopen_count,
     )  # fmt: skip
 
 
@@ -144,6 +105,7 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
     """
     if not items:
         return []
+    seen = Counter((it.source, it.external_id) for it in items)
     if len(items) == 1:
         values = ", ".join(f"${n}::{t}" for n, t in enumerate(_STAGE_TYPES, start=1))
         source = f"(VALUES ({values})) AS v({', '.join(_COLUMNS)})"
@@ -154,29 +116,44 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
             + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
             + ") ON COMMIT DROP"
         )
-        await conn.copy_records_to_table("item_stage", records=[item_row(it) for it in items], columns=_COLUMNS)
-        source = (
-            "(SELECT DISTINCT ON (source, external_id) * FROM item_stage ORDER BY source, external_id,"
-            " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
-        )
-        rows = await conn.fetch(_UPSERT_ALL.format(source=source))
+        # Rows go in key order, so two requests sharing keys lock them in the same order and never
+        # deadlock; repeats of one key in a batch keep the newest version. Python's string order is
+        # the "C" collation's byte order: the sort below finds its input sorted, in memory.
+        records = sorted((item_row(it) for it in items), key=lambda row: (row[0], row[1]))
+        await conn.copy_records_to_table("item_stage", records=records, columns=_COLUMNS)
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        key = 'source COLLATE "C", external_id COLLATE "C"'
+        source = f"(SELECT * FROM item_stage ORDER BY {key}) AS s"
+        if len(seen) < len(items):
+            source = (
+                f"(SELECT DISTINCT ON ({key}) * FROM item_stage ORDER BY {key},"
+                " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
+            )
+        # Only the rows written come back; the ids of the rest come from the lookup below, so an
+        # import of new items pays nothing for the replays it does not contain.
+        rows = await conn.fetch(_UPSERT.format(source=source))
         await conn.execute("DROP TABLE item_stage")
 
-    found = {(r["source"], r["external_id"]): r for r in rows}
-    keys = list(dict.fromkeys((it.source, it.external_id) for it in items))
+    # (source, external_id) -> (item_id, created, changed)
+    found = {(r["source"], r["external_id"]): (r["item_id"], r["created"], r.get("changed", True)) for r in rows}
+    keys = list(seen)
     missing = [k for k in keys if k not in found]
     if missing:
-        # Committed by a concurrent writer after this statement's snapshot: ON CONFLICT saw it, the
-        # SELECT half of the statement could not. One more look finds it.
+        # Rows the upsert left alone (an older or equal version), and rows a concurrent writer
+        # committed after this statement's snapshot (ON CONFLICT saw them, a SELECT could not).
         for r in await conn.fetch(
-            "SELECT item_id, source, external_id, false AS created, false AS changed FROM item"
+            "SELECT item_id, source, external_id FROM item"
             " WHERE (source, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
             [k[0] for k in missing],
             [k[1] for k in missing],
         ):
-            found[(r["source"], r["external_id"])] = r
-    ids = {key: row["item_id"] for key, row in found.items()}
-    touched = {row["item_id"] for row in found.values() if row["changed"]}
+            found[(r["source"], r["external_id"])] = (r["item_id"], False, False)
+    ids = {key: item_id for key, (item_id, _, _) in found.items()}
+    touched = {item_id for item_id, _, changed in found.values() if changed}
+    # A row this statement created from a key seen once in the batch was written complete: its
+    # stored history is exactly its own events. Every other touched row is refreshed from its
+    # stored history below.
+    fresh = {item_id for key, (item_id, created, _) in found.items() if created and seen[key] == 1}
 
     events = [(ids[(it.source, it.external_id)], *ev) for it in items for ev in event_rows(it)]
     if events:
@@ -191,8 +168,9 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
             )
         )
     # The first reply is the earliest one any delivery showed, whatever its version: webhooks
-    # often carry only the reply they are about.
+    # often carry only the reply they are about. A fresh row already holds its only one.
     replies = [(ids[(it.source, it.external_id)], it.first_response_at) for it in items if it.first_response_at]
+    replies = [(item_id, at) for item_id, at in replies if item_id not in fresh]
     if replies:
         await conn.execute(
             "UPDATE item i SET first_response_at = r.at"
@@ -201,13 +179,13 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
             [r[0] for r in replies],
             [r[1] for r in replies],
         )
-    if touched:
-        await conn.execute(_REFRESH_AND_NOTIFY, sorted(touched))
+    stale = touched - fresh
+    if stale:
+        await conn.execute(_REFRESH_AND_NOTIFY, sorted(stale))
+    elif touched:
+        await conn.execute("SELECT pg_notify('work_ready', '')")
 
-    return [
-        UpsertOutcome(item_id=ids[k], created=bool(found[k]["created"]), changed=bool(found[k]["changed"]))
-        for k in keys
-    ]
+    return [UpsertOutcome(item_id=ids[k], created=bool(found[k][1]), changed=bool(found[k][2])) for k in keys]
 
 
 _ITEM_COLUMNS = """
