@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering.cluster import centroids, cluster_vectors, representatives, warm_up
 from clustering.keywords import label_themes
-from clustering.matching import PreviousTheme, match_themes, stability, stick_to_previous
+from clustering.matching import PreviousTheme, keep_merged_apart, match_themes, stability, stick_to_previous
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77"
 CACHE = Path("/tmp")
@@ -150,9 +150,18 @@ def quality(with_bertopic: bool) -> None:
         f"kept {len(match.kept)}, new {len(match.new_ids)}, merged {len(match.merged_into)}, "
         f"split {len(match.split_into)}, disappeared {len(match.disappeared)}"
     )
-    sticky = stick_to_previous(data["test+train"][2], both_labels, [before.get(i) for i in item_ids], match)
-    for name, labels in (("as clustered", both_labels), ("with stick_to_previous", sticky)):
-        after = {i: (match.theme_ids[int(v)] if v >= 0 else None) for i, v in enumerate(labels.tolist())}
+    # The same steps as the clustering job (workers/themes.py).
+    previous_ids = [before.get(i) for i in item_ids]
+    apart, apart_match = keep_merged_apart(data["test+train"][2], both_labels, previous_ids, match)
+    print(f"merges undone by keep_merged_apart: {len(match.merged_into) - len(apart_match.merged_into)}")
+    sticky = stick_to_previous(data["test+train"][2], apart, previous_ids, apart_match)
+    steps = (
+        ("as clustered", both_labels, match),
+        ("+ keep_merged_apart", apart, apart_match),
+        ("+ stick_to_previous", sticky, apart_match),
+    )
+    for name, labels, step_match in steps:
+        after = {i: (step_match.theme_ids[int(v)] if v >= 0 else None) for i, v in enumerate(labels.tolist())}
         kept_share, ari = stability(before, after)
         quality = scores(data["test+train"][1], labels)
         print(

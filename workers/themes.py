@@ -85,7 +85,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
     from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
     from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
     from clustering.keywords import label_themes
-    from clustering.matching import PreviousTheme, match_themes, stability, stick_to_previous
+    from clustering.matching import PreviousTheme, keep_merged_apart, match_themes, stability, stick_to_previous
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -128,8 +128,10 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
         first_new_id=_PLACEHOLDER_BASE,
     )
     if n and previous:
-        # Hysteresis: an item on the border of a theme that lives on stays in it, so a re-run
-        # does not shuffle boundary items back and forth (the match stays valid for the labels).
+        # Hysteresis: a theme that a grown cluster swallowed although it is still distinct lives
+        # on, and an item on the border of a theme that lives on stays in it, so a re-run does
+        # not shuffle themes and boundary items back and forth.
+        labels, match = keep_merged_apart(data.vectors, labels, data.theme_ids, match)
         labels = stick_to_previous(data.vectors, labels, data.theme_ids, match)
         label_ids, centres = centroids(data.vectors, labels)
     timings["match_s"] = round(time.perf_counter() - step, 3)

@@ -2,7 +2,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability, stick_to_previous
+from clustering.matching import (
+    PreviousTheme,
+    ThemeMatch,
+    keep_merged_apart,
+    match_themes,
+    stability,
+    stick_to_previous,
+)
 
 
 def unit(*values: float) -> npt.NDArray[np.float64]:
@@ -123,3 +130,46 @@ def test_boundary_items_stick_to_their_previous_theme() -> None:
     assert stuck.tolist() == [0, 0, 0, 1, 1, 0]
     strict = stick_to_previous(vectors, labels, before, match, margin=0.0, min_similarity=0.99)
     assert strict.tolist() == [0, 0, 1, 1, 1, -1]
+
+
+def blob(centre: npt.NDArray[np.float64], n: int, seed: int, spread: float = 0.05) -> npt.NDArray[np.float64]:
+    rng = np.random.default_rng(seed)
+    points = centre + spread * rng.standard_normal((n, centre.size))
+    result: npt.NDArray[np.float64] = points / np.linalg.norm(points, axis=1, keepdims=True)
+    return result
+
+
+def swallowed(b_centre: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], list[int | None], ThemeMatch]:
+    """Theme 7 (items 0-39) and theme 9 (40-59, around ``b_centre``) before; 20 new items
+    (60-79, half near each) arrive and the new run puts all 80 in one cluster."""
+    a_centre = unit(1, 0, 0, 0)
+    vectors = np.vstack(
+        [blob(a_centre, 40, seed=1), blob(b_centre, 20, seed=2), blob(a_centre, 10, seed=3), blob(b_centre, 10, seed=4)]
+    )
+    previous = [theme(7, a_centre, range(0, 40)), theme(9, b_centre, range(40, 60))]
+    match = run(previous, [range(0, 80)], [unit(1, 0.4, 0, 0)])
+    assert match.merged_into == {9: 7}
+    before: list[int | None] = [7] * 40 + [9] * 20 + [None] * 20
+    return vectors, before, match
+
+
+def test_a_distinct_theme_swallowed_by_a_grown_cluster_keeps_its_id() -> None:
+    vectors, before, match = swallowed(unit(1, 1, 0, 0))  # cosine 0.71 to theme 7: distinct
+    labels, kept_apart = keep_merged_apart(vectors, np.zeros(80, dtype=np.int64), before, match)
+    assert labels.tolist() == [0] * 40 + [1] * 20 + [0] * 10 + [1] * 10  # new items by nearest part
+    assert kept_apart.theme_ids == {0: 7, 1: 9}
+    assert kept_apart.kept == {0: 7, 1: 9}
+    assert kept_apart.merged_into == {}
+    again = keep_merged_apart(vectors, np.zeros(80, dtype=np.int64), before, match)
+    assert again[0].tolist() == labels.tolist() and again[1] == kept_apart
+
+
+def test_a_near_duplicate_or_broken_up_theme_stays_merged() -> None:
+    vectors, before, match = swallowed(unit(1, 0.1, 0, 0))  # cosine 0.995: the same issue
+    labels, same = keep_merged_apart(vectors, np.zeros(80, dtype=np.int64), before, match)
+    assert labels.tolist() == [0] * 80 and same == match
+    # Theme 9 was distinct, but only 5 of its 20 items are in the cluster: it broke up.
+    vectors, before, match = swallowed(unit(1, 1, 0, 0))
+    scattered = np.array([0] * 45 + [-1] * 15 + [0] * 20)
+    labels, same = keep_merged_apart(vectors, scattered, before, match)
+    assert labels.tolist() == scattered.tolist() and same == match
