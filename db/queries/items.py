@@ -42,6 +42,12 @@ WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
 RETURNING item_id, source, external_id, (xmax = 0) AS created
 """
 
+_CREATE_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS item_stage ("
+    + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
+    + ") ON COMMIT DELETE ROWS"
+)
+
 # The upsert plus the ids of the rows it left alone, in one round trip.
 _UPSERT_ALL = f"""
 WITH src AS (SELECT * FROM {{source}}),
@@ -111,11 +117,9 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
         source = f"(VALUES ({values})) AS v({', '.join(_COLUMNS)})"
         rows = await conn.fetch(_UPSERT_ALL.format(source=source), *item_row(items[0]))
     else:
-        await conn.execute(
-            "CREATE TEMP TABLE item_stage ("
-            + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
-            + ") ON COMMIT DROP"
-        )
+        # One staging table per connection, emptied at every commit: creating and dropping one per
+        # request churned the catalogs and made asyncpg prepare its COPY statement again each time.
+        await conn.execute(_CREATE_STAGE)
         # Rows go in key order, so two requests sharing keys lock them in the same order and never
         # deadlock; repeats of one key in a batch keep the newest version. Python's string order is
         # the "C" collation's byte order: the sort below finds its input sorted, in memory.
@@ -123,16 +127,16 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
         await conn.copy_records_to_table("item_stage", records=records, columns=_COLUMNS)
         await conn.execute("SET LOCAL work_mem = '64MB'")
         key = 'source COLLATE "C", external_id COLLATE "C"'
-        source = f"(SELECT * FROM item_stage ORDER BY {key}) AS s"
+        source = f"(SELECT * FROM staged ORDER BY {key}) AS s"
         if len(seen) < len(items):
             source = (
-                f"(SELECT DISTINCT ON ({key}) * FROM item_stage ORDER BY {key},"
+                f"(SELECT DISTINCT ON ({key}) * FROM staged ORDER BY {key},"
                 " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
             )
-        # Only the rows written come back; the ids of the rest come from the lookup below, so an
-        # import of new items pays nothing for the replays it does not contain.
-        rows = await conn.fetch(_UPSERT.format(source=source))
-        await conn.execute("DROP TABLE item_stage")
+        # The statement empties the stage as it reads it, so a second call in one transaction starts
+        # clean. Only the rows written come back; the ids of the rest come from the lookup below, so
+        # an import of new items pays nothing for the replays it does not contain.
+        rows = await conn.fetch("WITH staged AS (DELETE FROM item_stage RETURNING *) " + _UPSERT.format(source=source))
 
     # (source, external_id) -> (item_id, created, changed)
     found = {(r["source"], r["external_id"]): (r["item_id"], r["created"], r.get("changed", True)) for r in rows}

@@ -92,3 +92,13 @@ async def test_an_update_is_refreshed_from_the_whole_stored_history(db: asyncpg.
     assert row["reopen_count"] == 1  # the solve came from the first version, the reopen from the second
     assert row["first_solved_at"] == datetime(2026, 11, 2, 9, tzinfo=UTC)
     assert row["status"] == "open"
+
+
+async def test_two_bulk_upserts_in_one_transaction_stay_apart(db: asyncpg.Connection) -> None:
+    rng = random.Random(3)
+    first, second = [random_item(rng, n) for n in range(0, 3)], [random_item(rng, n) for n in range(3, 5)]
+    async with db.transaction():
+        await upsert_items(db, items=first)
+        outcomes = await upsert_items(db, items=second)
+    assert [o.created for o in outcomes] == [True, True]  # the first batch's staged rows are gone
+    assert await db.fetchval("SELECT count(*) FROM item") == 5
