@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
@@ -16,13 +17,25 @@ from api.ratelimit import check_rate_limit
 from db.queries.keys import select_active_key_by_hash
 from schemas.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.state.pool
     settings: Settings = request.state.settings
-    async with pool.acquire(timeout=settings.db_acquire_timeout_s) as conn:
+    conn = await pool.acquire(timeout=settings.db_acquire_timeout_s)
+    try:
         # the pool hands out a proxy that behaves as a Connection for the request's lifetime
         yield conn  # type: ignore[misc]
+    finally:
+        try:
+            await pool.release(conn)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # Release resets the connection, after the response may have been sent. If Postgres
+            # or the network dropped it meanwhile, asyncpg has already terminated it and the pool
+            # opens a new one; raising here would only make the server cut the client's
+            # keep-alive connection ("response already started").
+            log.warning("database connection dropped on release (%s)", type(exc).__name__)
 
 
 async def get_settings_dep(request: Request) -> Settings:

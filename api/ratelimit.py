@@ -29,7 +29,9 @@ async def check_rate_limit(redis: AsyncRedis, principal: Principal, limit_per_mi
             pipe.incr(key)
             pipe.expire(key, 61)
             count, _ = await pipe.execute()
-    except (RedisError, OSError) as exc:
+    except (RedisError, OSError, RuntimeError) as exc:
+        # RuntimeError: under uvloop, redis-py writing on a pooled connection that Redis or the
+        # network reset raises "unable to perform operation on <TCPTransport closed=True>".
         log.warning("rate limit not checked: redis unavailable (%s)", type(exc).__name__)
         return
     if int(count) > limit_per_minute:
