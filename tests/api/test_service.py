@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import gc
+
 import asyncpg
 import httpx
 
-from api.main import create_app
+from api.main import GC_THRESHOLD, create_app
 from schemas.settings import Settings
 from tests.api.test_items import ticket
 from tests.conftest import auth
@@ -17,6 +19,12 @@ async def test_healthz_and_readyz_names_what_is_missing(app_client: httpx.AsyncC
     checks = ready.json()["checks"]
     assert checks["postgres"] == "ok" and checks["redis"] == "ok" and checks["migrations"] == "ok"
     assert "worker" in checks["worker"]
+
+
+async def test_the_app_freezes_its_startup_heap_for_the_collector(app_client: httpx.AsyncClient) -> None:
+    # app_client entered the lifespan: what startup built is out of every collection from now on
+    assert gc.get_freeze_count() > 10_000
+    assert gc.get_threshold()[0] == GC_THRESHOLD
 
 
 async def test_readyz_is_200_once_a_worker_heartbeat_is_fresh(
