@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from api import accesslog
 from api.dashboard.render import STATIC_DIR
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
+    accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     for module in (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard):
         app.include_router(module.router)

@@ -225,3 +225,25 @@ async def test_keys_and_secrets_never_reach_the_logs(
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in server_records)
     for raw in (ADMIN_KEY, made["key"], revoked["key"], secret, generated["secret"]):
         assert raw not in text
+
+
+async def test_access_log_lines_carry_no_query_string(client: httpx.AsyncClient) -> None:
+    # The server logs the request line before the app refuses a key in the query string.
+    access = logging.getLogger("uvicorn.access")
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    access.addHandler(handler)
+    old_level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        # as uvicorn's httptools protocol logs it: client, method, path with query, version, status
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/v1/items?api_key={ADMIN_KEY}", "1.1", 401)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(old_level)
+    assert lines == ['127.0.0.1:5 - "GET /v1/items?… HTTP/1.1" 401']
