@@ -6,7 +6,8 @@ connection authenticates with our shared secret (see `connectors.signatures`).
 The ticket maps to an item; the raw status is the state name (`new`, `open`, `pending reminder`,
 `pending close`, `closed`, `merged`, ...). The payload carries the *latest* article only: when it
 is the ticket's first article its text is the body; otherwise the body falls back to the ticket
-title (ItemCreate requires a body; see the report about partial updates). The payload shows no
+title (ItemCreate requires a body), and the worker keeps the text it already holds for the ticket
+(workers/deliveries.py). The payload shows no
 previous state, so there are no status events. Dedupe: `X-Zammad-Delivery` (the job id, kept
 across retries), else (ticket id, `updated_at`).
 """

@@ -32,7 +32,7 @@ from db.queries.deliveries import (
     update_delivery_attempts,
     update_delivery_outcome,
 )
-from db.queries.items import mark_items_deleted, upsert_items
+from db.queries.items import mark_items_deleted, select_bodies_for_update, upsert_items
 from schemas.items import ItemCreate
 from schemas.settings import get_settings
 
@@ -118,7 +118,7 @@ async def _handle_one(conn: asyncpg.Connection, delivery_id: int) -> Outcome | N
 
 async def _apply(conn: asyncpg.Connection, delivery_id: int, mapped: Mapped) -> None:
     if mapped.items:
-        await upsert_items(conn, items=mapped.items)
+        await upsert_items(conn, items=await _keep_stored_text(conn, mapped.items))
     deleted = await mark_items_deleted(conn, keys=mapped.deletes) if mapped.deletes else 0
     await update_delivery_outcome(
         conn,
@@ -129,6 +129,26 @@ async def _apply(conn: asyncpg.Connection, delivery_id: int, mapped: Mapped) -> 
         items=len(mapped.items),
         deletes=deleted,
     )
+
+
+async def _keep_stored_text(conn: asyncpg.Connection, items: list[ItemCreate]) -> list[ItemCreate]:
+    """A delivery with no text of its own (a later reply, a state change) keeps the stored text.
+
+    Connectors fall back to the title when a payload carries no body, since an item needs text; for
+    an item we already hold, that fallback would overwrite its real opening text with its title.
+    """
+
+    def bare(it: ItemCreate) -> bool:
+        return it.title is not None and it.body == it.title
+
+    if not any(bare(it) for it in items):
+        return items
+    stored = await select_bodies_for_update(conn, keys=[(it.source, it.external_id) for it in items if bare(it)])
+    kept = []
+    for it in items:
+        body = stored.get((it.source, it.external_id)) if bare(it) else None
+        kept.append(it.model_copy(update={"body": body}) if body is not None else it)
+    return kept
 
 
 async def process_deliveries(delivery_ids: list[int]) -> dict[str, Any]:

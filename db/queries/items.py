@@ -289,6 +289,19 @@ async def delete_item(conn: asyncpg.Connection, *, item_id: int) -> bool:
     return deleted is not None
 
 
+async def select_bodies_for_update(
+    conn: asyncpg.Connection, *, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The stored body of each of these items that exists, its row locked until commit."""
+    rows = await conn.fetch(
+        "SELECT source, external_id, body FROM item"
+        " WHERE (source, external_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) FOR UPDATE",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["source"], r["external_id"]): r["body"] for r in rows}
+
+
 async def mark_items_deleted(conn: asyncpg.Connection, *, keys: Sequence[tuple[str, str]]) -> int:
     """A source deleted these items: hide them (kept for a recovery that may follow)."""
     if not keys:

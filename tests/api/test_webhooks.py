@@ -468,6 +468,34 @@ async def test_reopen_sequence_delivered_in_reverse_ends_in_the_right_state(
     assert same(item["updated_at"], "2026-11-06T10:00:00Z", "updated_at")
 
 
+async def test_a_later_delivery_without_text_keeps_the_stored_text(
+    hooks: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    # Zammad sends the whole ticket on every trigger, with the article that fired it. Only the first
+    # article is the ticket's text; a later one (an agent's reply closing it) carries none of its own.
+    secret, _ = secrets_for("zammad")
+    cid = (await new_connection(hooks, "zammad", secret))["connection_id"]
+    first = json.loads((FIXTURES / "zammad" / "ticket_trigger.default_payload.json").read_bytes())
+    body = json.dumps(first).encode()
+    assert (await post(hooks, cid, body, signed("zammad", body, secret))).status_code == 202
+    await process_pending(db)
+    [opened] = await items_of(hooks, "zammad")
+    assert opened["body"] != opened["title"]
+
+    later = copy.deepcopy(first)
+    first_id = later["article"]["id"]
+    later["ticket"].update(
+        {"article_ids": [first_id, first_id + 1], "article_count": 2, "state": "closed",
+         "updated_at": "2030-01-01T00:00:00Z"}
+    )  # fmt: skip
+    later["article"].update({"id": first_id + 1, "body": "Closing this, thanks!", "sender": "Agent"})
+    body = json.dumps(later).encode()
+    assert (await post(hooks, cid, body, signed("zammad", body, secret))).status_code == 202
+    assert await process_pending(db) == {"processed": 1}
+    [closed] = await items_of(hooks, "zammad")
+    assert closed["body"] == opened["body"] and closed["status"] == "closed"
+
+
 async def test_only_vendor_headers_are_stored_never_credentials(
     hooks: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
