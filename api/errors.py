@@ -199,8 +199,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_interface_error(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg says "connection is closed" when the server went away under a pooled
-        # connection: a retry will find a new one. Any other InterfaceError is our own bug.
-        if "connection" in str(exc) and ("closed" in str(exc) or "lost" in str(exc)):
+        # connection, and "released back to the pool" when it went away between two statements
+        # (asyncpg detaches a dead connection from the request that holds it): a retry will find
+        # a new one. Any other InterfaceError is our own bug.
+        message = str(exc)
+        if "connection" in message and any(w in message for w in ("closed", "lost", "released back to the pool")):
             return await on_db_unavailable(request, exc)
         return await on_unknown(request, exc)
 

@@ -1,0 +1,38 @@
+"""Database trouble maps to 503 + Retry-After; our own misuse of a connection stays a 500.
+
+Seen in the long fault run: Postgres restarted between a request's key lookup and its insert, and
+asyncpg detached the dead connection from the request ("released back to the pool").
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+
+CASES = [
+    ("cannot call Connection.transaction(): connection has been released back to the pool", 503),
+    ("connection is closed", 503),
+    ("connection was closed in the middle of operation", 503),
+    ("cannot perform operation: another operation is in progress", 500),
+]
+
+
+@pytest.mark.parametrize(("message", "status"), CASES)
+async def test_interface_errors_from_a_dead_connection_are_503(message: str, status: int) -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise asyncpg.InterfaceError(message)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        resp = await client.get("/boom")
+    assert resp.status_code == status
+    assert resp.json()["error"] == ("service_unavailable" if status == 503 else "internal_error")
+    assert (resp.headers.get("retry-after") is not None) == (status == 503)
