@@ -161,6 +161,8 @@ _DB_UNAVAILABLE = (
     asyncpg.exceptions.QueryCanceledError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.DeadlockDetectedError,  # one of two writers is rolled back: its retry goes through
+    asyncpg.exceptions.SerializationError,
     TimeoutError,
 )
 

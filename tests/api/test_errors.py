@@ -13,26 +13,37 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 
-CASES = [
-    ("cannot call Connection.transaction(): connection has been released back to the pool", 503),
-    ("connection is closed", 503),
-    ("connection was closed in the middle of operation", 503),
-    ("cannot perform operation: another operation is in progress", 500),
-]
 
-
-@pytest.mark.parametrize(("message", "status"), CASES)
-async def test_interface_errors_from_a_dead_connection_are_503(message: str, status: int) -> None:
+async def answer_to(error: Exception) -> httpx.Response:
     app = FastAPI()
     install_error_handlers(app)
 
     @app.get("/boom")
     async def boom() -> None:
-        raise asyncpg.InterfaceError(message)
+        raise error
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        resp = await client.get("/boom")
+        return await client.get("/boom")
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        ("cannot call Connection.transaction(): connection has been released back to the pool", 503),
+        ("connection is closed", 503),
+        ("connection was closed in the middle of operation", 503),
+        ("cannot perform operation: another operation is in progress", 500),
+    ],
+)
+async def test_interface_errors_from_a_dead_connection_are_503(message: str, status: int) -> None:
+    resp = await answer_to(asyncpg.InterfaceError(message))
     assert resp.status_code == status
     assert resp.json()["error"] == ("service_unavailable" if status == 503 else "internal_error")
     assert (resp.headers.get("retry-after") is not None) == (status == 503)
+
+
+@pytest.mark.parametrize("error", [asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError])
+async def test_a_transaction_rolled_back_by_a_conflict_is_503(error: type[Exception]) -> None:
+    resp = await answer_to(error("deadlock detected"))
+    assert resp.status_code == 503 and resp.headers["retry-after"]
