@@ -42,10 +42,12 @@ WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
 RETURNING item_id, source, external_id, (xmax = 0) AS created
 """
 
+# Emptied at every commit, and at the start of each use, so two bulk upserts in one transaction
+# stay apart. A larger work_mem keeps the key-order sort of a big batch in memory.
 _CREATE_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS item_stage ("
     + ", ".join(f"{c} {t}" for c, t in zip(_COLUMNS, _STAGE_TYPES, strict=True))
-    + ") ON COMMIT DELETE ROWS"
+    + ") ON COMMIT DELETE ROWS; TRUNCATE item_stage; SET LOCAL work_mem = '64MB'"
 )
 
 # The upsert plus the ids of the rows it left alone, in one round trip.
@@ -72,9 +74,13 @@ class UpsertOutcome:
     changed: bool
 
 
+_TO_JSON = ItemCreate.__pydantic_serializer__.to_json
+
+
 def payload_hash(item: ItemCreate) -> bytes:
-    # pydantic serialises fields in declaration order: a stable canonical form, made in Rust.
-    return hashlib.sha256(item.model_dump_json().encode()).digest()
+    # pydantic serialises fields in declaration order: a stable canonical form, made in Rust. The
+    # serializer's bytes are model_dump_json()'s, without its Python wrapper.
+    return hashlib.sha256(_TO_JSON(item)).digest()
 
 
 def item_row(item: ItemCreate) -> tuple[Any, ...]:
@@ -122,21 +128,20 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
         await conn.execute(_CREATE_STAGE)
         # Rows go in key order, so two requests sharing keys lock them in the same order and never
         # deadlock; repeats of one key in a batch keep the newest version. Python's string order is
-        # the "C" collation's byte order: the sort below finds its input sorted, in memory.
-        records = sorted((item_row(it) for it in items), key=lambda row: (row[0], row[1]))
-        await conn.copy_records_to_table("item_stage", records=records, columns=_COLUMNS)
-        await conn.execute("SET LOCAL work_mem = '64MB'")
+        # the "C" collation's byte order: the sort below finds its input sorted, in memory. Rows are
+        # made as COPY streams them, so Postgres stores one chunk while Python makes the next.
+        ordered = sorted(items, key=lambda it: (it.source, it.external_id))
+        await conn.copy_records_to_table("item_stage", records=map(item_row, ordered), columns=_COLUMNS)
         key = 'source COLLATE "C", external_id COLLATE "C"'
-        source = f"(SELECT * FROM staged ORDER BY {key}) AS s"
+        source = f"(SELECT * FROM item_stage ORDER BY {key}) AS s"
         if len(seen) < len(items):
             source = (
-                f"(SELECT DISTINCT ON ({key}) * FROM staged ORDER BY {key},"
+                f"(SELECT DISTINCT ON ({key}) * FROM item_stage ORDER BY {key},"
                 " source_updated_at DESC NULLS LAST, payload_hash DESC) AS s"
             )
-        # The statement empties the stage as it reads it, so a second call in one transaction starts
-        # clean. Only the rows written come back; the ids of the rest come from the lookup below, so
-        # an import of new items pays nothing for the replays it does not contain.
-        rows = await conn.fetch("WITH staged AS (DELETE FROM item_stage RETURNING *) " + _UPSERT.format(source=source))
+        # Only the rows written come back; the ids of the rest come from the lookup below, so an
+        # import of new items pays nothing for the replays it does not contain.
+        rows = await conn.fetch(_UPSERT.format(source=source))
 
     # (source, external_id) -> (item_id, created, changed)
     found = {(r["source"], r["external_id"]): (r["item_id"], r["created"], r.get("changed", True)) for r in rows}
