@@ -2,9 +2,11 @@
 
     python bench/ingest.py [--items 100000] [--batch 5000] [--rate 200] [--seconds 30]
 
-Prints: bulk items/s (JSON arrays of --batch items, sequential), single POST /v1/items latency
-p50/p99 at a fixed open-loop request rate, and the API's peak RSS. No worker runs: this measures
-the ingest path (the ack), which is what a sender waits for.
+Prints: bulk items/s (--items new items in JSON arrays of --batch, from one sender posting one
+batch after another; then --items more from two senders at once, as an import tool with two
+workers would), single POST /v1/items latency p50/p99 at a fixed open-loop request rate, and the
+API's peak RSS. No worker runs: this measures the ingest path (the ack), which is what a sender
+waits for.
 """
 
 from __future__ import annotations
@@ -26,16 +28,26 @@ from bench.common import ADMIN_KEY, machine, percentile, realistic_items, servic
 HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
 
 
-def bulk(base: str, items: list[dict[str, object]], batch: int) -> tuple[float, int]:
+def bulk(base: str, items: list[dict[str, object]], batch: int, senders: int) -> tuple[float, int]:
+    """Items/s for `senders` clients each posting its share of the batches one after another."""
     bodies = [json.dumps(items[i : i + batch]).encode() for i in range(0, len(items), batch)]
     created = 0
-    with httpx.Client(timeout=120) as client:
-        start = time.perf_counter()
-        for body in bodies:
-            resp = client.post(f"{base}/v1/items/bulk", content=body, headers=HEADERS)
-            resp.raise_for_status()
-            created += resp.json()["created"]
-        elapsed = time.perf_counter() - start
+
+    def send(share: list[bytes]) -> None:
+        nonlocal created
+        with httpx.Client(timeout=120) as client:
+            for body in share:
+                resp = client.post(f"{base}/v1/items/bulk", content=body, headers=HEADERS)
+                resp.raise_for_status()
+                created += resp.json()["created"]
+
+    threads = [threading.Thread(target=send, args=(bodies[n::senders],)) for n in range(senders)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
     return len(items) / elapsed, created
 
 
@@ -76,7 +88,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args()
 
-    items = realistic_items(args.items)
+    items = realistic_items(2 * args.items)
     singles = realistic_items(int(args.rate * args.seconds), seed=1, source="api")
     with stores() as (db_url, redis_url), service(db_url, redis_url) as svc:
         peak = [svc.api_rss_mb()]
@@ -88,15 +100,20 @@ def main() -> None:
                 time.sleep(0.2)
 
         threading.Thread(target=sample, daemon=True).start()
-        rate, created = bulk(svc.base_url, items, args.batch)
+        rate, created = bulk(svc.base_url, items[: args.items], args.batch, senders=1)
+        rate2, created2 = bulk(svc.base_url, items[args.items :], args.batch, senders=2)
         latencies, errors = asyncio.run(single(svc.base_url, singles, args.rate, args.seconds))
         stop.set()
     print(f"machine: {machine()}")
     print("| measure | value |")
     print("|---|---|")
     print(
-        f"| bulk ingest, {args.items:,} items in batches of {args.batch:,} "
+        f"| bulk ingest, {args.items:,} items in batches of {args.batch:,}, one sender "
         f"| {rate:,.0f} items/s ({created:,} created) |"
+    )
+    print(
+        f"| bulk ingest, {args.items:,} more in batches of {args.batch:,}, two senders at once "
+        f"| {rate2:,.0f} items/s ({created2:,} created) |"
     )
     print(f"| single POST /v1/items at {args.rate:.0f} req/s for {args.seconds:.0f} s | "
           f"p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
