@@ -7,6 +7,7 @@ words go in fresh; the SQL refresh must then find nothing to change.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import asyncpg
 from db.queries.items import upsert_items
 from db.queries.status import REFRESH_DERIVED
 from schemas.items import ItemCreate
+from schemas.settings import Settings
 
 WORDS = ["new", "open", "Open", "pending", "on-hold", "solved", "Resolved", "closed", "reopened", "weird", "ÉTRANGE"]
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -49,11 +51,11 @@ def random_item(rng: random.Random, n: int) -> ItemCreate:
 
 async def test_python_derivation_matches_the_sql_refresh(db: asyncpg.Connection) -> None:
     rng = random.Random(7)
-    items = [random_item(rng, n) for n in range(600)]
+    items = [random_item(rng, n) for n in range(2_500)]  # big enough to go in two pieces
     async with db.transaction():
         outcomes = await upsert_items(db, items=items)
     async with db.transaction():
-        single = await upsert_items(db, items=[random_item(rng, 600)])
+        single = await upsert_items(db, items=[random_item(rng, 2_500)])
     assert all(o.created for o in [*outcomes, *single])
     derived = await db.fetch("SELECT first_solved_at, reopen_count, status FROM item")
     assert {r["status"] for r in derived} > {None, "open", "solved"}  # the histories vary
@@ -102,3 +104,37 @@ async def test_two_bulk_upserts_in_one_transaction_stay_apart(db: asyncpg.Connec
         outcomes = await upsert_items(db, items=second)
     assert [o.created for o in outcomes] == [True, True]  # the first batch's staged rows are gone
     assert await db.fetchval("SELECT count(*) FROM item") == 5
+
+
+async def test_a_big_batch_split_in_two_keeps_each_keys_newest_version(db: asyncpg.Connection) -> None:
+    # Keys sort as h-0000 .. h-2399; the middle one comes three times, right where the batch is cut
+    # in two pieces: the newest version wins and the item is counted once, as created.
+    rng = random.Random(5)
+    items = [random_item(rng, n).model_copy(update={"external_id": f"h-{n:04d}"}) for n in range(2_400)]
+    middle = items[1_200]
+    versions = [
+        middle.model_copy(update={"updated_at": START + timedelta(days=d), "body": f"version {d}"}) for d in (3, 1, 2)
+    ]
+    async with db.transaction():
+        outcomes = await upsert_items(db, items=[*items[:1_200], *versions, *items[1_201:]])
+    assert len(outcomes) == 2_400 and all(o.created for o in outcomes)
+    assert await db.fetchval("SELECT count(*) FROM item") == 2_400
+    assert await db.fetchval("SELECT body FROM item WHERE external_id = 'h-1200'") == "version 3"
+
+
+async def test_concurrent_big_batches_sharing_keys_never_deadlock(migrated: Settings, db: asyncpg.Connection) -> None:
+    # Both lock the keys in key order, whatever order their requests list them in.
+    rng = random.Random(11)
+    items = [random_item(rng, n) for n in range(3_000)]
+
+    async def upsert(batch: list[ItemCreate]) -> None:
+        conn = await asyncpg.connect(migrated.database_url)
+        try:
+            async with conn.transaction():
+                await upsert_items(conn, items=batch)
+        finally:
+            await conn.close()
+
+    for _ in range(3):
+        await asyncio.gather(upsert(items), upsert(items[::-1]))
+    assert await db.fetchval("SELECT count(*) FROM item") == 3_000
