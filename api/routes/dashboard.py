@@ -36,7 +36,7 @@ from api.dashboard.weeks import COMMON_ZONES, Weeks, parse_weeks
 from api.deps import AppSettings, DbConn, RedisClient, RowId, authenticate
 from api.errors import AppError, Forbidden, NotFound, Unauthorized, envelope
 from db.queries.dashboard import select_sources
-from db.queries.items import select_item
+from db.queries.item_reads import select_item
 from schemas.items import Item
 
 MAX_FORM_BYTES = 8 * 1024

@@ -13,7 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from api.routes.reports import CSV_RESPONSE, items_csv_response, wants_csv
-from db.queries.items import ItemFilter, delete_item, select_item, select_items, upsert_items
+from db.queries.item_reads import ItemFilter, select_item, select_items
+from db.queries.items import delete_item, upsert_items
 from schemas.items import (
     MAX_BULK_ITEMS,
     BulkRejection,

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from api.deps import DbConn, ReadKey
 from api.errors import Unprocessable
-from db.queries.items import ItemFilter
+from db.queries.item_reads import ItemFilter
 from db.queries.reports import (
     select_feature_requests,
     select_item_export_rows,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from scipy.special import pdtrc
 
-from db.queries.items import ItemFilter, filter_clauses
+from db.queries.item_reads import ItemFilter, filter_clauses
 from schemas.reports import (
     EXCLUDED_COUNT,
     GROUP_KEYS,
@@ -173,7 +173,7 @@ async def select_reopen_rates(
 ) -> list[ReopenRateRow]:
     """Tickets whose first solve falls in [start_at, end_at), and how many of them reopened.
 
-    `reopen_count` is derived on write (db/queries/items.py): reopens in the status history, or
+    `reopen_count` is derived on write (db/queries/status.py): reopens in the status history, or
     the source's counter when the item has no history.
     """
     sql = _grouped(
