@@ -14,7 +14,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from api.dashboard.charts import Chart, Series
-from db.queries.dashboard import select_connection_health, select_job_failures, select_worker_heartbeats
+from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.runs import select_runs
 from workers.queues import ALL_QUEUES
 

@@ -23,7 +23,7 @@ from fastapi import Depends, Request, Response
 
 from api.auth import Principal, hash_key
 from api.deps import DbConn
-from db.queries.dashboard import (
+from db.queries.dashboard_sessions import (
     delete_dashboard_session,
     delete_expired_dashboard_sessions,
     insert_dashboard_session,

@@ -1,4 +1,6 @@
-"""Dashboard statements: sign-in sessions and the page aggregates the report queries do not give.
+"""Dashboard statements: the page aggregates the report queries do not give.
+
+Sign-in sessions are in dashboard_sessions.py, the runs-and-health page's reads in health.py.
 
 Every page figure is one aggregate over an indexed range (created_at, theme_id / feature_theme_id,
 first_solved_at, last_solved_at); nothing loops a query per theme. Weeks are local weeks,
@@ -17,54 +19,6 @@ import asyncpg
 
 ThemeColumn = Literal["theme_id", "feature_theme_id"]
 TimeMetric = Literal["first_response", "first_resolution", "full_resolution"]
-
-
-# --- sessions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    api_key_id: int | None
-    scopes: list[str]  # empty for a bootstrap session: the bootstrap key is admin
-    bootstrap_key_hash: bytes | None
-    expires_at: datetime
-
-
-async def insert_dashboard_session(
-    conn: asyncpg.Connection,
-    *,
-    token_hash: bytes,
-    api_key_id: int | None,
-    bootstrap_key_hash: bytes | None,
-    ttl_s: int,
-) -> None:
-    await conn.execute(
-        "INSERT INTO dashboard_session (token_hash, api_key_id, bootstrap_key_hash, expires_at)"
-        " VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-        token_hash, api_key_id, bootstrap_key_hash, float(ttl_s),
-    )  # fmt: skip
-
-
-async def delete_expired_dashboard_sessions(conn: asyncpg.Connection) -> None:
-    await conn.execute("DELETE FROM dashboard_session WHERE expires_at < now()")
-
-
-async def select_dashboard_session(conn: asyncpg.Connection, *, token_hash: bytes) -> SessionRow | None:
-    """The live session for this token: not expired, and its key (if any) not revoked."""
-    row = await conn.fetchrow(
-        "SELECT s.api_key_id, coalesce(k.scopes, '{}') AS scopes, s.bootstrap_key_hash, s.expires_at"
-        " FROM dashboard_session s LEFT JOIN api_key k ON k.api_key_id = s.api_key_id"
-        " WHERE s.token_hash = $1 AND s.expires_at > now()"
-        " AND (s.api_key_id IS NULL OR k.revoked_at IS NULL)",
-        token_hash,
-    )
-    if row is None:
-        return None
-    return SessionRow(row["api_key_id"], list(row["scopes"]), row["bootstrap_key_hash"], row["expires_at"])
-
-
-async def delete_dashboard_session(conn: asyncpg.Connection, *, token_hash: bytes) -> None:
-    await conn.execute("DELETE FROM dashboard_session WHERE token_hash = $1", token_hash)
 
 
 # --- shared lookups -------------------------------------------------------------------------
@@ -383,91 +337,3 @@ async def select_theme_ticket_figures(
         median, p90 = row[f"pct{n}"] if row[f"n{n}"] else (None, None)
         times.append(MetricFigures(metric, row[f"n{n}"], median, p90, row[f"mean{n}"]))
     return ThemeTicketFigures(row["solved"], row["reopened"], row["reopens"], times)
-
-
-# --- runs and health ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class JobFailureRow:
-    job_failure_id: int
-    job_id: str
-    func_name: str
-    error: str
-    attempts: int
-    failed_at: datetime
-    replayed_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class JobFailures:
-    total: int
-    unreplayed: int
-    last_day: int
-    latest: list[JobFailureRow]
-
-
-async def select_job_failures(conn: asyncpg.Connection, *, limit: int) -> JobFailures:
-    counts = await conn.fetchrow(
-        "SELECT count(*)::int AS total, count(*) FILTER (WHERE replayed_at IS NULL)::int AS unreplayed,"
-        " count(*) FILTER (WHERE failed_at > now() - interval '1 day')::int AS last_day FROM job_failure"
-    )
-    assert counts is not None
-    rows = await conn.fetch(
-        "SELECT job_failure_id, job_id, func_name, left(error, 400) AS error, attempts, failed_at, replayed_at"
-        " FROM job_failure ORDER BY failed_at DESC, job_failure_id DESC LIMIT $1",
-        limit,
-    )
-    return JobFailures(
-        counts["total"], counts["unreplayed"], counts["last_day"], [JobFailureRow(**dict(r)) for r in rows]
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSeen:
-    worker_name: str
-    seen_at: datetime
-    age_s: float
-
-
-async def select_worker_heartbeats(conn: asyncpg.Connection) -> list[WorkerSeen]:
-    rows = await conn.fetch(
-        "SELECT worker_name, seen_at, extract(epoch FROM now() - seen_at)::float8 AS age_s FROM worker_heartbeat"
-        " ORDER BY seen_at DESC LIMIT 50"
-    )
-    return [WorkerSeen(**dict(r)) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionHealth:
-    connection_id: str
-    vendor: str
-    name: str
-    created_at: datetime
-    last_received_at: datetime | None
-    last_status: str | None
-    last_error: str | None
-    last_day: int
-    failed_last_day: int
-
-
-async def select_connection_health(conn: asyncpg.Connection) -> list[ConnectionHealth] | None:
-    """Webhook connections with their last delivery; None while the webhooks migration is absent,
-    so the page degrades instead of failing on a database that has not been migrated yet."""
-    present = await conn.fetchval(
-        "SELECT to_regclass('connection') IS NOT NULL AND to_regclass('delivery') IS NOT NULL"
-    )
-    if not present:
-        return None
-    rows = await conn.fetch(
-        "SELECT c.connection_id::text AS connection_id, c.vendor, c.name, c.created_at,"
-        " d.received_at AS last_received_at, d.status AS last_status, left(d.error, 200) AS last_error,"
-        " coalesce(n.last_day, 0)::int AS last_day, coalesce(n.failed, 0)::int AS failed_last_day"
-        " FROM connection c"
-        " LEFT JOIN LATERAL (SELECT received_at, status, error FROM delivery"
-        "   WHERE connection_id = c.connection_id ORDER BY received_at DESC LIMIT 1) d ON true"
-        " LEFT JOIN LATERAL (SELECT count(*) AS last_day, count(*) FILTER (WHERE status = 'failed') AS failed"
-        "   FROM delivery WHERE connection_id = c.connection_id AND received_at > now() - interval '1 day') n ON true"
-        " ORDER BY c.created_at, c.connection_id"
-    )
-    return [ConnectionHealth(**dict(r)) for r in rows]

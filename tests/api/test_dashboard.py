@@ -17,12 +17,8 @@ import asyncpg
 import httpx
 import pytest
 
-from db.queries.dashboard import (
-    select_connection_health,
-    select_reopen_groups,
-    select_theme_ticket_figures,
-    select_times_groups,
-)
+from db.queries.dashboard import select_reopen_groups, select_theme_ticket_figures, select_times_groups
+from db.queries.health import select_connection_health
 from tests.browser.seed import anchor_week, apply_themes, build_items, probe_time
 
 PAGES = ("/", "/themes/1", "/features", "/operations", "/runs")
