@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,11 @@ async def db(migrated: Settings) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-@pytest.fixture
-async def app_client(migrated: Settings, db: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client on the real app, its lifespan entered (real pool, real Redis)."""
-    app = create_app(migrated)
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
+    """An httpx client on the real app with its lifespan entered (real pool, real Redis), and the
+    lifespan state."""
+    app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
 
         async def asgi(scope: Any, receive: Any, send: Any) -> None:
@@ -102,7 +104,14 @@ async def app_client(migrated: Settings, db: asyncpg.Connection) -> AsyncIterato
 
         transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+            yield client, dict(state)
+
+
+@pytest.fixture
+async def app_client(migrated: Settings, db: asyncpg.Connection) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the real app, its lifespan entered (real pool, real Redis)."""
+    async with running_app(migrated) as (client, _):
+        yield client
 
 
 def auth(key: str = ADMIN_KEY) -> dict[str, str]:
@@ -137,12 +146,17 @@ def worker(worker_env: dict[str, str], db: asyncpg.Connection) -> Iterator[subpr
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it is still there after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 async def wait_for(condition: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,10 +27,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from api.main import create_app
 from api.routes.webhooks import STORED_HEADERS
 from schemas.settings import Settings
-from tests.conftest import auth, wait_for
+from tests.conftest import auth, running_app, wait_for
 from tests.connectors.connector_cases import (
     ALL_VENDORS,
     BODY_SIGNED,
@@ -56,21 +55,6 @@ T = TypeVar("T")
 @pytest.fixture
 def hook_settings(migrated: Settings) -> Settings:
     return migrated.model_copy(update={"secret_key": SecretStr(SERVER_KEY)})
-
-
-@asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
-    """The real app with its lifespan entered (pool, Redis), as conftest's app_client does."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
-
-        async def asgi(scope: Any, receive: Any, send: Any) -> None:
-            scope["state"] = dict(state)
-            await app(scope, receive, send)
-
-        transport = httpx.ASGITransport(app=asgi)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, dict(state)
 
 
 async def truncate_webhook_tables(conn: asyncpg.Connection) -> None:

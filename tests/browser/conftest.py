@@ -24,7 +24,7 @@ from redis import Redis
 from embedded.stores import free_port
 from schemas.settings import Settings
 from tests.browser.seed import anchor_week, apply_themes, build_items
-from tests.conftest import ADMIN_KEY, ROOT, TABLES, wait_for
+from tests.conftest import ADMIN_KEY, ROOT, TABLES, stop, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -73,15 +73,6 @@ def _start(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.P
     return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def processes(
     chromium: Path, migrated: Settings, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -100,8 +91,8 @@ def processes(
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            _stop(api)
-            _stop(worker)
+            stop(api)
+            stop(worker)
 
 
 @pytest.fixture(scope="module")
