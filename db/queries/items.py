@@ -178,7 +178,7 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
     """
     if not items:
         return []
-    seen = Counter((it.source, it.external_id) for it in items)
+    seen = Counter(map(_key, items))
     if len(items) == 1:
         values = ", ".join(f"${n}::{t}" for n, t in enumerate(_STAGE_TYPES, start=1))
         source = f"(VALUES ({values})) AS v({', '.join(_COLUMNS)})"
@@ -207,7 +207,7 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
     # stored history below.
     fresh = {item_id for key, (item_id, created, _) in found.items() if created and seen[key] == 1}
 
-    events = [(ids[(it.source, it.external_id)], *ev) for it in items for ev in event_rows(it)]
+    events = [(ids[_key(it)], *ev) for it in items for ev in event_rows(it)]
     if events:
         columns = list(zip(*events, strict=True))
         touched.update(
@@ -221,7 +221,7 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
         )
     # The first reply is the earliest one any delivery showed, whatever its version: webhooks
     # often carry only the reply they are about. A fresh row already holds its only one.
-    replies = [(ids[(it.source, it.external_id)], it.first_response_at) for it in items if it.first_response_at]
+    replies = [(ids[_key(it)], it.first_response_at) for it in items if it.first_response_at]
     replies = [(item_id, at) for item_id, at in replies if item_id not in fresh]
     if replies:
         await conn.execute(
