@@ -16,7 +16,8 @@ class Principal:
     scopes: frozenset[str]
 
     def allows(self, scope: str) -> bool:
-        return "admin" in self.scopes or scope in self.scopes
+        """admin implies every scope; curate implies read."""
+        return "admin" in self.scopes or scope in self.scopes or (scope == "read" and "curate" in self.scopes)
 
 
 def new_key() -> str:

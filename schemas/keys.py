@@ -1,4 +1,5 @@
-"""API key models. Scopes: ingest, read, admin (admin implies the others)."""
+"""API key models. Scopes: ingest, read, curate, pii, admin (admin implies the others; curate implies
+read)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Scope = Literal["ingest", "read", "admin"]
+Scope = Literal["ingest", "read", "curate", "pii", "admin"]
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    scopes: Annotated[list[Scope], Field(min_length=1, max_length=3)]
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=5)]
 
 
 class ApiKey(BaseModel):
