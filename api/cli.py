@@ -3,6 +3,8 @@
 python -m api.cli report theme-trends --from 2026-10-01 --to 2026-11-01 [--tz Europe/Berlin] [--top 20]
 python -m api.cli report reopen-rate --from 2026-10-01 --to 2026-11-01 [--group-by source]
 python -m api.cli report resolution-times --metric full_resolution --from ... --to ... [--group-by tag]
+python -m api.cli import zendesk --url https://acme.zendesk.com --since 2026-01-01   (see api/cli_imports.py)
+python -m api.cli import-file tickets.ndjson [--vendor zendesk]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
+from api.cli_imports import add_import_commands, run_import_command
 from api.errors import AppError
 from api.routes.reports import (
     build_feature_requests,
@@ -39,7 +42,7 @@ from schemas.settings import Settings, get_settings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m api.cli", description="Reports in a terminal.")
+    parser = argparse.ArgumentParser(prog="python -m api.cli", description="Reports and imports in a terminal.")
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="print a report as a table")
     reports = report.add_subparsers(dest="report", required=True)
@@ -59,6 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             sub.add_argument("--group-by", choices=get_args(GroupBy))
         if name == "resolution-times":
             sub.add_argument("--metric", required=True, choices=get_args(TimeMetric))
+    add_import_commands(commands)
     return parser.parse_args(argv)
 
 
@@ -107,6 +111,8 @@ def render_table(rows: Sequence[BaseModel], columns: list[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command in ("import", "import-file"):
+        return run_import_command(args, get_settings())
     try:
         report, columns = asyncio.run(run_report(args, get_settings()))
     except AppError as exc:

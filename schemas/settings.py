@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "admin", "password", ""}
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     cluster_window_days: int | None = None
     cluster_sample_threshold: int = 20_000
     assign_min_similarity: float = 0.5
+    # The reconciler: every reconcile_every_s (0 = off), accounts imported with --reconcile are
+    # re-read for their last reconcile_hours, which upserts what the webhooks missed.
+    reconcile_every_s: int = Field(default=3600, ge=0)
+    reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     failure_ttl_s: int = 7 * 24 * 3600
 
     @field_validator("admin_api_key")

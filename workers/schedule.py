@@ -8,14 +8,16 @@ index (one queued or running run per scope), so only one of them creates it.
 from __future__ import annotations
 
 import logging
+import time
 
 import asyncpg
 from redis import Redis
 from redis.exceptions import RedisError
 
+from db.queries.imports import claim_due_reconciles
 from db.queries.runs import insert_run, select_clustering_due, select_stale_queued_runs
 from schemas.settings import Settings
-from workers.queues import CLUSTERING_QUEUE, enqueue
+from workers.queues import CLUSTERING_QUEUE, ITEMS_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +54,19 @@ async def schedule_clustering(conn: asyncpg.Connection, redis: Redis, settings: 
         except RedisError:
             pass
     return started
+
+
+async def schedule_reconciles(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> list[int]:
+    """Enqueue the reconciler for accounts that are due (RECONCILE_EVERY_S; 0 turns it off)."""
+    if settings.reconcile_every_s <= 0:
+        return []
+    due = await claim_due_reconciles(conn, every_s=settings.reconcile_every_s)
+    if due:
+        try:
+            enqueue(
+                redis, settings, ITEMS_QUEUE, "workers.reconcile.reconcile_imports", due,
+                job_id=f"reconcile-{'-'.join(map(str, due))}-{int(time.time())}", timeout=settings.job_timeout_s * 10,
+            )  # fmt: skip
+        except RedisError:
+            log.warning("reconcile of %s not enqueued: Redis unavailable; it comes round again", due)
+    return due
