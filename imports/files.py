@@ -28,7 +28,7 @@ from imports.run import write_items
 from imports.sources import mapped
 from schemas.items import ItemCreate
 
-BATCH = 2000
+BATCH = 5000
 
 # Zendesk's CSV ticket export (Reporting > Export) columns, onto our item fields.
 _ZENDESK_CSV = {
@@ -81,17 +81,22 @@ def _vendor_items(vendor: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
     raise FileFormatError(f"no export mapping for vendor {vendor!r}")
 
 
-def _records(path: Path) -> Iterator[tuple[str, Any]]:
-    """(where, parsed record or an Exception) for every record in the file."""
+def _records(path: Path, *, raw: bool = False) -> Iterator[tuple[str, Any]]:
+    """(where, parsed record or an Exception) for every record in the file; with `raw`, NDJSON
+    lines come unparsed (pydantic parses and validates our items in one pass, 2x faster)."""
     suffix = path.suffix.lower()
     if suffix in (".ndjson", ".jsonl"):
         with path.open(encoding="utf-8-sig") as lines:
             for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    try:
-                        yield f"line {number}", json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield f"line {number}", exc
+                if not line.strip():
+                    continue
+                if raw:
+                    yield f"line {number}", line
+                    continue
+                try:
+                    yield f"line {number}", json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield f"line {number}", exc
     elif suffix == ".json":
         try:
             document = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -136,11 +141,14 @@ def _csv_item(row: dict[str, str], source: str) -> dict[str, Any]:
 def read_items(path: Path, *, vendor: str | None, source: str | None) -> Iterator[tuple[str, ItemCreate | str]]:
     """(where, item or the reason the record was refused), record by record."""
     is_csv = path.suffix.lower() == ".csv"
-    for where, record in _records(path):
+    for where, record in _records(path, raw=vendor is None):
         if isinstance(record, Exception):
             yield where, f"not JSON: {record}"
             continue
         try:
+            if isinstance(record, str):
+                yield where, ItemCreate.model_validate_json(record)
+                continue
             if is_csv:
                 rows = [_csv_item(record, source or vendor or "csv")]
             elif vendor:
@@ -155,6 +163,9 @@ def read_items(path: Path, *, vendor: str | None, source: str | None) -> Iterato
                 yield where, ItemCreate.model_validate(row)
         except ValidationError as exc:
             first = exc.errors()[0]
+            if first["type"] == "json_invalid":
+                yield where, f"not JSON: {first['msg']}"
+                continue
             yield where, f"{'.'.join(str(p) for p in first['loc']) or 'row'}: {first['msg']}"
         except (FileFormatError, ValueError, TypeError, KeyError) as exc:
             yield where, str(exc) or type(exc).__name__

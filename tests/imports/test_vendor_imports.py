@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from db.queries.imports import select_import_states
 from imports.client import ImportFailed, TokenRejected
 from imports.run import import_account, reconcile_account
+from tests.conftest import ADMIN_KEY
 from tests.imports.vendor_server import TOKEN, VendorState, vendor_server
 
 SINCE = datetime(2025, 12, 1, tzinfo=UTC)
@@ -183,3 +185,18 @@ async def test_reconciler_counts_items_the_webhooks_missed_and_keeps_the_cursor(
     assert missed == 1
     [after] = await select_import_states(db)
     assert after.reconcile_runs == 1 and after.reconcile_missed == 1 and after.cursor == state.cursor
+
+
+async def test_operations_view_shows_imports_and_reconciler_counts(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    with vendor_server(VendorState()) as base:
+        await _run(db, base, "helpscout", reconcile=True)
+    await db.execute("UPDATE import_state SET reconcile_runs = 4, reconcile_missed = 17")
+    app_client.base_url = httpx.URL("http://127.0.0.1")
+    signed = await app_client.post("/login", data={"api_key": ADMIN_KEY, "next": "/runs"})
+    assert signed.status_code == 303
+    html = (await app_client.get("/runs")).text
+    imports = html.split('id="imports"')[1].split("</table>")[0]
+    assert base in imports and "<td>helpscout</td>" in imports and "<td>done" in imports
+    assert '<td class="num">17</td>' in imports and '<td class="num">4</td>' in imports
