@@ -3,6 +3,7 @@
 python -m api.cli report theme-trends --from 2026-10-01 --to 2026-11-01 [--tz Europe/Berlin] [--top 20]
 python -m api.cli report reopen-rate --from 2026-10-01 --to 2026-11-01 [--group-by source]
 python -m api.cli report resolution-times --metric full_resolution --from ... --to ... [--group-by tag]
+Every report takes --level parent to count items under their theme's parent.
 python -m api.cli import zendesk --url https://acme.zendesk.com --since 2026-01-01   (see api/cli_imports.py)
 python -m api.cli import-file tickets.ndjson [--vendor zendesk]
 """
@@ -24,8 +25,8 @@ from api.routes.reports import (
     build_reopen_rate,
     build_resolution_times,
     build_theme_trends,
-    parse_window,
 )
+from api.windows import parse_window
 from db.pool import connect
 from schemas.items import Kind
 from schemas.reports import (
@@ -33,6 +34,7 @@ from schemas.reports import (
     FeatureGroupBy,
     GroupBy,
     Report,
+    ThemeLevel,
     TimeMetric,
     feature_request_columns,
     reopen_rate_columns,
@@ -51,6 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         sub.add_argument("--from", dest="from_", required=True, help="RFC 3339 or a date in --tz (inclusive)")
         sub.add_argument("--to", required=True, help="RFC 3339 or a date in --tz (exclusive)")
         sub.add_argument("--tz", default="UTC", help="IANA time zone (default UTC)")
+        sub.add_argument("--level", choices=get_args(ThemeLevel), default="leaf", help="theme level (default leaf)")
         if name == "theme-trends":
             sub.add_argument("--source")
             sub.add_argument("--kind", choices=get_args(Kind))
@@ -71,15 +74,21 @@ async def run_report(args: argparse.Namespace, settings: Settings) -> tuple[Repo
     conn = await connect(settings, role="cli")
     try:
         if args.report == "theme-trends":
-            trends = await build_theme_trends(conn, window=window, source=args.source, kind=args.kind, top=args.top)
+            trends = await build_theme_trends(
+                conn, window=window, source=args.source, kind=args.kind, top=args.top, level=args.level
+            )
             return trends, THEME_TREND_COLUMNS
         if args.report == "feature-requests":
-            features = await build_feature_requests(conn, window=window, group_by=args.group_by, top=args.top)
+            features = await build_feature_requests(
+                conn, window=window, group_by=args.group_by, top=args.top, level=args.level
+            )
             return features, feature_request_columns(args.group_by)
         if args.report == "reopen-rate":
-            reopens = await build_reopen_rate(conn, window=window, group_by=args.group_by)
+            reopens = await build_reopen_rate(conn, window=window, group_by=args.group_by, level=args.level)
             return reopens, reopen_rate_columns(args.group_by)
-        times = await build_resolution_times(conn, window=window, metric=args.metric, group_by=args.group_by)
+        times = await build_resolution_times(
+            conn, window=window, metric=args.metric, group_by=args.group_by, level=args.level
+        )
         return times, resolution_time_columns(args.metric, args.group_by)
     finally:
         await conn.close()

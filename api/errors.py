@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 class AppError(Exception):
     status_code = 500
     code = "internal_error"
+    description = "Internal server error"  # what the status means, in the OpenAPI document
     headers: dict[str, str] | None = None
 
     def __init__(self, detail: Any = "Internal server error") -> None:
@@ -42,47 +43,56 @@ class AppError(Exception):
 class BadRequest(AppError):
     status_code = 400
     code = "bad_request"
+    description = "Malformed request (bad JSON)"
 
 
 class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
+    description = "Missing, invalid or revoked credential"
     headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
     status_code = 403
     code = "forbidden"
+    description = "The key lacks the scope this route needs"
 
 
 class NotFound(AppError):
     status_code = 404
     code = "not_found"
+    description = "No such resource"
 
 
 class Conflict(AppError):
     status_code = 409
     code = "conflict"
+    description = "Conflicts with the current state"
 
 
 class PayloadTooLarge(AppError):
     status_code = 413
     code = "payload_too_large"
+    description = "Body or item count past a limit"
 
 
 class UnsupportedMediaType(AppError):
     status_code = 415
     code = "unsupported_media_type"
+    description = "Unsupported content type"
 
 
 class Unprocessable(AppError):
     status_code = 422
     code = "validation_error"
+    description = "Validation failed; `detail` lists the problems"
 
 
 class RateLimited(AppError):
     status_code = 429
     code = "rate_limited"
+    description = "Rate limited; retry after Retry-After seconds"
 
     def __init__(self, detail: Any, retry_after: int) -> None:
         super().__init__(detail)
@@ -92,7 +102,17 @@ class RateLimited(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
+    description = "A store is unavailable; retry after Retry-After seconds"
     headers = {"Retry-After": "5"}
+
+
+def _error_classes() -> list[type[AppError]]:
+    found, todo = [], [AppError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
 
 
 class Problem(BaseModel):
@@ -113,19 +133,9 @@ class ErrorEnvelope(BaseModel):
 # Declared on every route by create_app, so the OpenAPI document describes the error answers
 # (clients and the contract fuzz see one envelope, not FastAPI's default 422 model).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope, "description": description}
-    for code, description in {
-        400: "Malformed request (bad JSON, bad cursor)",
-        401: "Missing, invalid or revoked credential",
-        403: "The key lacks the scope this route needs",
-        404: "No such resource",
-        409: "Conflicts with the current state",
-        413: "Body or item count past a limit",
-        415: "Unsupported content type",
-        422: "Validation failed; `detail` lists the problems",
-        429: "Rate limited; retry after Retry-After seconds",
-        503: "A store is unavailable; retry after Retry-After seconds",
-    }.items()
+    cls.status_code: {"model": ErrorEnvelope, "description": cls.description}
+    for cls in sorted(_error_classes(), key=lambda c: c.status_code)
+    if cls is not AppError
 }
 
 
@@ -137,20 +147,18 @@ def envelope(status_code: int, code: str, detail: Any, headers: dict[str, str] |
     )
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
+# The code of each status, from the error classes themselves (plus the two statuses only the
+# framework raises), so a new class is the only edit a new status needs.
+_HTTP_CODES: dict[int, str] = {
     405: "method_not_allowed",
     406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "service_unavailable",
+    **{cls.status_code: cls.code for cls in _error_classes() if cls is not AppError},
 }
+
+
+def code_for_status(status_code: int) -> str:
+    return _HTTP_CODES.get(status_code, "http_error")
+
 
 # Database trouble that a retry later can fix: tell senders to come back (503 + Retry-After).
 _DB_UNAVAILABLE = (
@@ -182,7 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        code = code_for_status(exc.status_code)
         return envelope(exc.status_code, code, exc.detail, getattr(exc, "headers", None))
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

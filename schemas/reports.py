@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 GroupBy = Literal["theme", "source", "channel", "priority", "product", "tag"]
 TimeMetric = Literal["first_response", "first_resolution", "full_resolution"]
+# leaf: an item counts under its own theme; parent: under its leaf's parent (metrics.md "Theme tree").
+ThemeLevel = Literal["leaf", "parent"]
 
 # The key fields each grouping adds to a row, in column order.
 GROUP_KEYS: dict[GroupBy | None, tuple[str, ...]] = {
@@ -33,7 +35,8 @@ EXCLUDED_COUNT: dict[TimeMetric, str | None] = {
     "full_resolution": "reopened_open",
 }
 
-UNASSIGNED_LABEL = "unassigned"
+UNASSIGNED_LABEL = "unassigned"  # items no theme holds (theme_id null)
+HIDDEN_LABEL = "hidden"  # items of a hidden theme (theme_id null): out of reports, still counted
 
 
 class ReportWindow(BaseModel):

@@ -1,19 +1,44 @@
-"""An IANA time-zone name, checked against the zone database (tzdata ships with the service)."""
+"""Time zones: the one check of an IANA name, used by every route, page and the CLI.
+
+A name is accepted when the zone database that ships with the service (tzdata) has it and
+Postgres, which does the week arithmetic (`AT TIME ZONE`), knows it too. `localtime` and
+`posixrules` are files of the system zone directory, not zones: Postgres refuses them.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import AfterValidator
 
+_NOT_ZONES = frozenset({"localtime", "posixrules"})
 
-def _check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from exc
+
+@cache
+def known_zones() -> frozenset[str]:
+    return (frozenset(available_timezones()) | {"UTC"}) - _NOT_ZONES
+
+
+def zone_problem(name: str) -> str | None:
+    """Why `name` is not a time zone we accept, or None when it is one."""
+    if name not in known_zones():
+        shown = name if len(name) <= 64 else name[:61] + "..."
+        return f"Unknown time zone {shown!r}: use an IANA name such as 'America/Los_Angeles'"
+    return None
+
+
+def check_zone(name: str) -> str:
+    problem = zone_problem(name)
+    if problem:
+        raise ValueError(problem)
     return name
 
 
-TimeZone = Annotated[str, AfterValidator(_check_zone)]
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo of a name that passed check_zone."""
+    return ZoneInfo(check_zone(name))
+
+
+TimeZone = Annotated[str, AfterValidator(check_zone)]

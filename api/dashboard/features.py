@@ -65,7 +65,8 @@ async def build_features(conn: asyncpg.Connection, *, weeks: Weeks, source: str 
                 spark=sparkline(mondays, counts),
             )
         )
-    unthemed = next((s for s in totals if s.theme_id is None), None)
+    unthemed = next((s for s in totals if s.theme_id is None and not s.is_hidden), None)
+    hidden = next((s for s in totals if s.is_hidden), None)
     weekly_chart = Chart(
         chart_id="feature-weekly",
         kind="line",
@@ -97,5 +98,6 @@ async def build_features(conn: asyncpg.Connection, *, weeks: Weeks, source: str 
         "top_chart": top_chart,
         "total": sum(s.count for s in totals),
         "unthemed": unthemed.count if unthemed else 0,
+        "hidden": hidden.count if hidden else 0,
         "votes": sum(s.votes for s in totals),
     }

@@ -16,7 +16,7 @@ import asyncpg
 
 from api.dashboard.charts import Chart, Series, pick_duration_unit, week_label
 from api.dashboard.weeks import Weeks
-from api.errors import BadRequest
+from api.windows import invalid
 from db.queries.dashboard import (
     Dimension,
     ReopenGroup,
@@ -38,7 +38,7 @@ def parse_metric(value: str | None) -> TimeMetric:
     for metric in METRIC_NAMES:
         if metric == (value or "full_resolution"):
             return metric
-    raise BadRequest(f"Unknown metric {value!r}: use first_response, first_resolution or full_resolution.")
+    raise invalid("metric", f"Unknown metric {value!r}: use first_response, first_resolution or full_resolution.")
 
 
 @dataclass(frozen=True)

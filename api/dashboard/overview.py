@@ -8,15 +8,16 @@ aggregate for every sparkline, and the week's totals.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
 from api.dashboard.charts import Chart, Series, Sparkline, Table, sparkline, week_label
 from api.dashboard.weeks import Weeks
+from api.routes.reports import build_theme_trends
+from api.windows import Window
 from db.queries.dashboard import select_theme_summaries, select_weekly_volumes, select_window_counts
-from db.queries.reports import select_theme_trends
+from schemas.reports import UNASSIGNED_LABEL
 
 TOP_THEMES = 25
 CHARTED_THEMES = 10
@@ -39,17 +40,11 @@ class ThemeLine:
 
 
 async def build_overview(conn: asyncpg.Connection, *, weeks: Weeks, source: str | None) -> dict[str, Any]:
-    trends = await select_theme_trends(
-        conn,
-        first_week=weeks.selected,
-        end_week=weeks.selected + timedelta(weeks=1),
-        tz=weeks.tz,
-        as_of=min(weeks.end_at, weeks.now),
-        source=source,
-        top=TOP_THEMES,
-    )
+    week = Window(weeks.week_start_at, weeks.end_at, weeks.tz)
+    report = await build_theme_trends(conn, window=week, source=source, top=TOP_THEMES, now=weeks.now)
+    trends = report.rows
     ranked = [r for r in trends if r.theme_id is not None and r.volume > 0]
-    unassigned = next((r.volume for r in trends if r.theme_id is None), 0)
+    unassigned = next((r.volume for r in trends if r.theme_id is None and r.label == UNASSIGNED_LABEL), 0)
     theme_ids = [r.theme_id for r in ranked if r.theme_id is not None]
     volumes = await select_weekly_volumes(
         conn,
@@ -109,5 +104,6 @@ async def build_overview(conn: asyncpg.Connection, *, weeks: Weeks, source: str 
         "weekly_table": weekly_table,
         "total": counts.total,
         "unassigned": unassigned,
+        "hidden": counts.hidden,
         "assigned_share": (counts.total - counts.unassigned) / counts.total if counts.total else None,
     }

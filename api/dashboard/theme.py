@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from api.cursors import decode_cursor, encode_cursor
 from api.dashboard.charts import Chart, Series, week_label
 from api.dashboard.weeks import Weeks
-from api.errors import BadRequest, NotFound
+from api.errors import NotFound
+from api.windows import invalid
 from db.queries.dashboard import (
     ItemBrief,
     ThemeColumn,
@@ -26,20 +26,22 @@ ITEMS_PER_PAGE = 25
 REPRESENTATIVES = 5
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def encode_item_cursor(item: ItemBrief) -> str:
-    raw = f"{item.created_at.timestamp():.6f}:{item.item_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor((item.created_at - EPOCH) // MICROSECOND, item.item_id)
 
 
 def decode_item_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     if not cursor:
         return None
+    micros, item_id = decode_cursor(cursor, int, int)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, item_id = raw.split(":")
-        return datetime.fromtimestamp(float(stamp), tz=UTC), int(item_id)
-    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError, OSError):
-        raise BadRequest("That page link is not one this dashboard made; start from the first page.") from None
+        return EPOCH + micros * MICROSECOND, item_id
+    except OverflowError:
+        raise invalid("cursor", "That page link is not one this dashboard made; start from the first page.") from None
 
 
 async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None) -> dict[str, Any]:

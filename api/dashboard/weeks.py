@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo, available_timezones
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from api.errors import BadRequest
+from api.windows import local_midnight, monday_of, parse_day, parse_tz
 
 WEEKS_SHOWN = 12
 
@@ -35,22 +34,6 @@ COMMON_ZONES = (
 )
 
 
-@cache
-def _known_zones() -> frozenset[str]:
-    return frozenset(available_timezones()) | {"UTC"}
-
-
-def parse_tz(value: str | None) -> str:
-    name = (value or "UTC").strip() or "UTC"
-    if name not in _known_zones():
-        raise BadRequest(f"Unknown time zone {name!r}: use an IANA name such as America/Los_Angeles.")
-    return name
-
-
-def monday_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
 @dataclass(frozen=True)
 class Weeks:
     """The selected local week and the WEEKS_SHOWN weeks that end with it."""
@@ -69,8 +52,7 @@ class Weeks:
         return [self.selected - timedelta(weeks=self.count - 1 - n) for n in range(self.count)]
 
     def midnight(self, day: date) -> datetime:
-        """Local midnight as an aware instant (zoneinfo applies that day's offset, DST included)."""
-        return datetime.combine(day, time(), tzinfo=self.zone)
+        return local_midnight(day, self.zone)
 
     @property
     def start_at(self) -> datetime:
@@ -104,13 +86,13 @@ class Weeks:
 
 
 def parse_weeks(tz: str | None, week: str | None, now: datetime | None = None) -> Weeks:
-    zone_name = parse_tz(tz)
+    """The week asked for, or by default the last complete local week: a week in progress,
+    compared with a whole previous one, would look like a fall in everything."""
+    zone_name = (tz or "UTC").strip() or "UTC"
+    zone = parse_tz(zone_name)
     now = now or datetime.now(UTC)
     if week:
-        try:
-            day = date.fromisoformat(week)
-        except ValueError:
-            raise BadRequest(f"{week!r} is not a date: write the week as YYYY-MM-DD.") from None
+        selected = monday_of(parse_day(week, "week"))
     else:
-        day = now.astimezone(ZoneInfo(zone_name)).date()
-    return Weeks(tz=zone_name, selected=monday_of(day), now=now)
+        selected = monday_of(now.astimezone(zone).date()) - timedelta(weeks=1)
+    return Weeks(tz=zone_name, selected=selected, now=now)

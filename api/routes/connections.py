@@ -5,15 +5,14 @@ Secrets are shown once, in the response that creates them, and stored sealed (ap
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.cursors import decode_cursor, encode_cursor
 from api.deps import AdminKey, AppSettings, DbConn, RowId
-from api.errors import BadRequest, Conflict, NotFound, Unprocessable
+from api.errors import Conflict, NotFound, Unprocessable
 from api.secrets import new_secret, seal
 from connectors.signatures import standard_webhooks_key
 from db.queries.connections import (
@@ -86,16 +85,19 @@ async def create_connection(
 
 
 def _encode_cursor(last: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(last.bytes).decode().rstrip("=")
+    return encode_cursor(str(last))
 
 
 def _decode_cursor(cursor: str | None) -> uuid.UUID | None:
     if not cursor:
         return None
+    (last,) = decode_cursor(cursor, str)
     try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise BadRequest("cursor is not one this service issued") from None
+        return uuid.UUID(last)
+    except ValueError:
+        raise Unprocessable(
+            [{"type": "value_error", "loc": ["query", "cursor"], "msg": "cursor is not a connection id"}]
+        ) from None
 
 
 @router.get("")

@@ -2,7 +2,8 @@
 
 Pages authenticate with the session cookie (api/dashboard/session.py), never a bearer key. Every
 failure on these routes answers HTML: no session gives 401 with the sign-in form, a bad filter
-400, a missing theme 404 (DashboardRoute below), so a person never lands on a JSON envelope.
+422 (as the API answers it), a missing theme 404 (DashboardRoute below), so a person never lands
+on a JSON envelope.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from api.dashboard.session import (
 from api.dashboard.theme import build_theme
 from api.dashboard.weeks import COMMON_ZONES, Weeks, parse_weeks
 from api.deps import AppSettings, DbConn, RedisClient, RowId, authenticate
-from api.errors import AppError, Forbidden, NotFound, Unauthorized, envelope
+from api.errors import AppError, Forbidden, NotFound, Unauthorized, code_for_status, envelope
 from db.queries.dashboard import select_sources
 from db.queries.item_reads import select_item
 from schemas.items import Item
@@ -66,10 +67,16 @@ def sign_in_page(
     )
 
 
+def _message(detail: Any) -> str:
+    """A validation error's problems as one sentence; any other detail as it is."""
+    if isinstance(detail, list):
+        return "; ".join(str(p.get("msg", p)) if isinstance(p, dict) else str(p) for p in detail)
+    return str(detail)
+
+
 def error_page(request: Request, status_code: int, detail: str) -> Response:
     if request.url.path.endswith(".json"):
-        code = {401: "unauthorized", 404: "not_found", 400: "bad_request"}.get(status_code, "error")
-        return envelope(status_code, code, detail, dict(SECURITY_HEADERS))
+        return envelope(status_code, code_for_status(status_code), detail, dict(SECURITY_HEADERS))
     return render(request, "error.html", {"status_code": status_code, "detail": detail}, status_code=status_code)
 
 
@@ -94,10 +101,10 @@ class DashboardRoute(APIRoute):
                     return error_page(request, 401, exc.message or "Sign in to the dashboard first.")
                 return sign_in_page(request, message=exc.message, status_code=401)
             except AppError as exc:
-                return error_page(request, exc.status_code, str(exc.detail))
+                return error_page(request, exc.status_code, _message(exc.detail))
             except RequestValidationError as exc:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-                return error_page(request, 400, f"Bad request: {problems}")
+                return error_page(request, 422, f"Bad request: {problems}")
 
         return guarded
 

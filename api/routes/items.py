@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -10,6 +8,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
+from api.cursors import decode_cursor, encode_cursor
 from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from api.routes.reports import CSV_RESPONSE, items_csv_response, wants_csv
@@ -31,21 +30,16 @@ from schemas.items import (
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
+def encode_after(last_id: int) -> str:
+    return encode_cursor(last_id)
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_after(cursor: str | None) -> int:
+    """The id a page starts after: 0 for the first page."""
     if not cursor:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor is not one this service issued") from exc
-    if not isinstance(after, int) or after < 0:
-        raise BadRequest("cursor is not one this service issued")
-    return after
+    (after,) = decode_cursor(cursor, int)
+    return int(after)
 
 
 @router.post("", status_code=202)
@@ -187,8 +181,8 @@ async def list_items(
     )
     if wants_csv(request):
         return items_csv_response(conn, filters)
-    data = await select_items(conn, filters=filters, after_id=decode_cursor(cursor), limit=limit)
-    next_cursor = encode_cursor(data[-1].item_id) if len(data) == limit else None
+    data = await select_items(conn, filters=filters, after_id=decode_after(cursor), limit=limit)
+    next_cursor = encode_after(data[-1].item_id) if len(data) == limit else None
     return ItemPage(data=data, next_cursor=next_cursor)
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import DbConn, ReadKey, RowId
 from api.errors import NotFound
-from api.routes.items import decode_cursor, encode_cursor
+from api.routes.items import decode_after, encode_after
 from db.queries.themes import select_theme, select_themes
 from schemas.items import Intent, Kind
 from schemas.themes import ThemeDetail, ThemePage, ThemeStatus
@@ -40,10 +40,10 @@ async def list_themes(
         status=status,
         item_kind=kind,
         include_retired=include_retired,
-        after_id=decode_cursor(cursor),
+        after_id=decode_after(cursor),
         limit=limit,
     )
-    return ThemePage(data=data, next_cursor=encode_cursor(data[-1].theme_id) if len(data) == limit else None)
+    return ThemePage(data=data, next_cursor=encode_after(data[-1].theme_id) if len(data) == limit else None)
 
 
 @router.get("/{theme_id}")

@@ -3,8 +3,8 @@
 Sign-in sessions are in dashboard_sessions.py, the runs-and-health page's reads in health.py.
 
 Every page figure is one aggregate over an indexed range (created_at, theme_id / feature_theme_id,
-first_solved_at, last_solved_at); nothing loops a query per theme. Weeks are local weeks,
-`date_trunc('week', t AT TIME ZONE tz)`, exactly as db/queries/reports.py writes them, so a
+first_solved_at, last_solved_at); nothing loops a query per theme. The figures' definitions and
+local weeks are db/queries/metrics.py's, the same fragments the report statements use, so a
 dashboard number and the report endpoint's number agree. Definitions: docs/metrics.md.
 """
 
@@ -17,8 +17,19 @@ from typing import Literal
 
 import asyncpg
 
+from db.queries.metrics import (
+    IS_HIDDEN,
+    PERCENTILES,
+    REOPEN_FIGURES,
+    REOPEN_WINDOW_COLUMN,
+    TICKETS,
+    TIME_METRICS,
+    local_week,
+    theme_join,
+)
+from schemas.reports import TimeMetric
+
 ThemeColumn = Literal["theme_id", "feature_theme_id"]
-TimeMetric = Literal["first_response", "first_resolution", "full_resolution"]
 
 
 # --- shared lookups -------------------------------------------------------------------------
@@ -71,7 +82,7 @@ async def select_weekly_volumes(
     """Items per (theme, local week) for many themes at once: every sparkline of a page in one
     query over the (theme_id, created_at) index. Weeks without items are absent."""
     rows = await conn.fetch(
-        f"SELECT {column} AS theme_id, date_trunc('week', created_at AT TIME ZONE $2)::date AS week,"
+        f"SELECT {column} AS theme_id, {local_week('created_at', '$2')} AS week,"
         " count(*)::int AS volume FROM item"
         f" WHERE {column} = ANY($1::bigint[]) AND created_at >= $3 AND created_at < $4"
         " AND deleted_at IS NULL AND ($5::text IS NULL OR source = $5)"
@@ -88,18 +99,21 @@ async def select_weekly_volumes(
 class WindowCounts:
     total: int
     unassigned: int
+    hidden: int  # items of hidden themes: assigned, but out of the pages
 
 
 async def select_window_counts(
     conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, source: str | None = None
 ) -> WindowCounts:
     row = await conn.fetchrow(
-        "SELECT count(*)::int AS total, count(*) FILTER (WHERE theme_id IS NULL)::int AS unassigned FROM item"
-        " WHERE created_at >= $1 AND created_at < $2 AND deleted_at IS NULL AND ($3::text IS NULL OR source = $3)",
+        "SELECT count(*)::int AS total, count(*) FILTER (WHERE i.theme_id IS NULL)::int AS unassigned,"
+        f" count(*) FILTER (WHERE {IS_HIDDEN})::int AS hidden FROM item i {theme_join()}"
+        " WHERE i.created_at >= $1 AND i.created_at < $2 AND i.deleted_at IS NULL"
+        " AND ($3::text IS NULL OR i.source = $3)",
         start_at, end_at, source,
     )  # fmt: skip
     assert row is not None
-    return WindowCounts(row["total"], row["unassigned"])
+    return WindowCounts(row["total"], row["unassigned"], row["hidden"])
 
 
 # --- items ----------------------------------------------------------------------------------
@@ -169,9 +183,11 @@ async def select_theme_items(
 @dataclass(frozen=True, slots=True)
 class FeatureStat:
     """One grouping of feature requests: a (theme, week) cell, a theme's window total
-    (week None), or a week's total over all themes (`is_week_total`). theme_id None: no theme."""
+    (week None), or a week's total over all themes (`is_week_total`). theme_id None: no theme,
+    or a hidden one (`is_hidden`)."""
 
     theme_id: int | None
+    is_hidden: bool
     week: date | None
     is_week_total: bool
     count: int
@@ -185,36 +201,27 @@ async def select_feature_request_stats(
     """Count, summed votes and distinct requesters of feature requests per (theme, week), per theme
     and per week, in one pass. Distinct requesters do not add up across weeks, hence the grouping
     sets rather than sums in Python."""
-    week = "date_trunc('week', i.created_at AT TIME ZONE $1)::date"
+    week = local_week("i.created_at", "$1")
+    theme = f"CASE WHEN {IS_HIDDEN} THEN NULL ELSE i.feature_theme_id END"
     rows = await conn.fetch(
-        f"SELECT i.feature_theme_id AS theme_id, {week} AS week,"
-        f" GROUPING(i.feature_theme_id) = 1 AS is_week_total, count(*)::int AS count,"
+        f"SELECT {theme} AS theme_id, {IS_HIDDEN} AS is_hidden, {week} AS week,"
+        f" GROUPING({theme}) = 1 AS is_week_total, count(*)::int AS count,"
         " coalesce(sum(i.votes), 0)::bigint AS votes, count(DISTINCT i.requester_id)::int AS requesters"
-        " FROM item i WHERE i.intent = 'feature_request' AND i.created_at >= $2 AND i.created_at < $3"
+        f" FROM item i {theme_join('i.feature_theme_id')}"
+        " WHERE i.intent = 'feature_request' AND i.created_at >= $2 AND i.created_at < $3"
         " AND i.deleted_at IS NULL AND ($4::text IS NULL OR i.source = $4)"
-        f" GROUP BY GROUPING SETS ((i.feature_theme_id, {week}), (i.feature_theme_id), ({week}))",
+        f" GROUP BY GROUPING SETS (({theme}, {IS_HIDDEN}, {week}), ({theme}, {IS_HIDDEN}), ({week}))",
         tz, start_at, end_at, source,
     )  # fmt: skip
     return [
-        FeatureStat(r["theme_id"], r["week"], r["is_week_total"], r["count"], r["votes"], r["requesters"]) for r in rows
+        FeatureStat(
+            r["theme_id"], bool(r["is_hidden"]), r["week"], r["is_week_total"], r["count"], r["votes"], r["requesters"]
+        )
+        for r in rows
     ]
 
 
 # --- operations and a theme's tickets ------------------------------------------------------
-
-# metric -> (the column whose window and week a ticket counts in, its duration in seconds or NULL
-# when left out). The same choices as db/queries/reports.py; tests/api/test_dashboard.py checks
-# that these figures equal the report endpoints' for the same window and grouping.
-_METRIC_SQL: dict[TimeMetric, tuple[str, str]] = {
-    "first_response": ("i.created_at", "extract(epoch FROM i.first_response_at - i.created_at)::float8"),
-    "first_resolution": ("i.first_solved_at", "extract(epoch FROM i.first_solved_at - i.created_at)::float8"),
-    "full_resolution": (
-        "i.last_solved_at",
-        "CASE WHEN i.status IN ('solved', 'closed')"
-        " THEN extract(epoch FROM i.last_solved_at - i.created_at)::float8 END",
-    ),
-}
-_TICKETS = "i.kind = 'ticket' AND i.deleted_at IS NULL"
 
 Dimension = Literal["week", "source", "channel", "priority"]
 # GROUPING(week, source, channel, priority) is a bit mask, week the highest bit: the one
@@ -254,12 +261,11 @@ async def select_reopen_groups(
 ) -> list[ReopenGroup]:
     """Tickets first solved in the window and how many reopened (the reopen-rate definition), per
     local week of the first solve and per source, channel and priority: one scan, not four."""
+    column = REOPEN_WINDOW_COLUMN
     rows = await conn.fetch(
-        f"SELECT {_DIMENSIONS}, week, source, channel, priority, count(*)::int AS solved,"
-        " count(*) FILTER (WHERE reopen_count > 0)::int AS reopened, coalesce(sum(reopen_count), 0)::int AS reopens"
-        " FROM (SELECT date_trunc('week', i.first_solved_at AT TIME ZONE $1)::date AS week, i.source, i.channel,"
-        "       i.priority, i.reopen_count FROM item i"
-        f"      WHERE {_TICKETS} AND i.first_solved_at >= $2 AND i.first_solved_at < $3) t"
+        f"SELECT {_DIMENSIONS}, week, source, channel, priority, {REOPEN_FIGURES}"
+        f" FROM (SELECT {local_week(column, '$1')} AS week, i.source, i.channel, i.priority, i.reopen_count"
+        f"      FROM item i WHERE {TICKETS} AND {column} >= $2 AND {column} < $3) t"
         f" GROUP BY {_GROUPING_SETS}",
         tz, start_at, end_at,
     )  # fmt: skip
@@ -271,13 +277,13 @@ async def select_times_groups(
 ) -> list[TimesGroup]:
     """Median and p90 (linear interpolation, seconds) of one time metric, per local week and per
     source, channel and priority, in one scan."""
-    column, duration = _METRIC_SQL[metric]
+    m = TIME_METRICS[metric]
     rows = await conn.fetch(
         f"SELECT {_DIMENSIONS}, week, source, channel, priority, count(duration)::int AS n,"
-        " percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY duration) AS pct"
-        f" FROM (SELECT date_trunc('week', {column} AT TIME ZONE $1)::date AS week, i.source, i.channel,"
-        f"       i.priority, {duration} AS duration FROM item i"
-        f"      WHERE {_TICKETS} AND {column} >= $2 AND {column} < $3) t"
+        f" {PERCENTILES.format(duration='duration')} AS pct"
+        f" FROM (SELECT {local_week(m.column, '$1')} AS week, i.source, i.channel,"
+        f"       i.priority, {m.duration} AS duration FROM item i"
+        f"      WHERE {TICKETS} AND {m.column} >= $2 AND {m.column} < $3) t"
         f" GROUP BY {_GROUPING_SETS}",
         tz, start_at, end_at,
     )  # fmt: skip
@@ -315,25 +321,24 @@ async def select_theme_ticket_figures(
     """Reopen rate and the three time metrics for one theme's tickets, each over its own window
     column, from the theme's rows alone (the theme index) rather than a report over all themes."""
     figures = []
-    for n, (column, duration) in enumerate(_METRIC_SQL.values()):
-        window = f"{column} >= $2 AND {column} < $3"
+    for n, m in enumerate(TIME_METRICS.values()):
+        window = f"{m.column} >= $2 AND {m.column} < $3"
         figures.append(
-            f"count({duration}) FILTER (WHERE {window}) AS n{n},"
-            f" percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY {duration})"
-            f"   FILTER (WHERE {window}) AS pct{n},"
-            f" avg({duration}) FILTER (WHERE {window}) AS mean{n}"
+            f"count({m.duration}) FILTER (WHERE {window}) AS n{n},"
+            f" {PERCENTILES.format(duration=m.duration)} FILTER (WHERE {window}) AS pct{n},"
+            f" avg({m.duration}) FILTER (WHERE {window}) AS mean{n}"
         )
-    solved = "i.first_solved_at >= $2 AND i.first_solved_at < $3"
+    solved = f"{REOPEN_WINDOW_COLUMN} >= $2 AND {REOPEN_WINDOW_COLUMN} < $3"
     row = await conn.fetchrow(
         f"SELECT count(*) FILTER (WHERE {solved})::int AS solved,"
         f" count(*) FILTER (WHERE {solved} AND i.reopen_count > 0)::int AS reopened,"
         f" coalesce(sum(i.reopen_count) FILTER (WHERE {solved}), 0)::int AS reopens, {', '.join(figures)}"
-        f" FROM item i WHERE i.theme_id = $1 AND {_TICKETS}",
+        f" FROM item i WHERE i.theme_id = $1 AND {TICKETS}",
         theme_id, start_at, end_at,
     )  # fmt: skip
     assert row is not None
     times = []
-    for n, metric in enumerate(_METRIC_SQL):
+    for n, metric in enumerate(TIME_METRICS):
         median, p90 = row[f"pct{n}"] if row[f"n{n}"] else (None, None)
         times.append(MetricFigures(metric, row[f"n{n}"], median, p90, row[f"mean{n}"]))
     return ThemeTicketFigures(row["solved"], row["reopened"], row["reopens"], times)

@@ -12,43 +12,51 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from scipy.special import pdtrc
 
+from clustering.trends import EMERGING_MAX_AGE, EMERGING_MIN_ITEMS, TRAILING_WEEKS, is_spike
 from db.queries.item_reads import ItemFilter, filter_clauses
+from db.queries.metrics import (
+    PERCENTILES,
+    REOPEN_FIGURES,
+    REOPEN_WINDOW_COLUMN,
+    TICKETS,
+    TIME_METRICS,
+    bucket_label,
+    local_week,
+    theme_bucket,
+    theme_join,
+    theme_key,
+    theme_label,
+    theme_members,
+)
 from schemas.reports import (
     EXCLUDED_COUNT,
     GROUP_KEYS,
-    UNASSIGNED_LABEL,
     FeatureRequestRow,
     GroupBy,
     ItemExportRow,
     ReopenRateRow,
     ResolutionTimeRow,
+    ThemeLevel,
     ThemeTrendRow,
     TimeMetric,
     human_duration,
 )
-
-TRAILING_WEEKS = 8
-SPIKE_P_VALUE = 0.01
-SPIKE_MIN_EXCESS = 5
-EMERGING_MAX_AGE = timedelta(days=14)
-EMERGING_MIN_ITEMS = 5
 
 # Theme volume per (local week, theme) over the window plus the trailing weeks, as a dense grid
 # (a shown theme gets a row for every week, zero included) so lag() and the trailing mean see
 # the empty weeks too. Weeks are numbered 1..n: `bounds` holds the n + 1 local Monday midnights
 # as instants (so a DST week is 167 or 169 hours), and width_bucket() finds an item's week by
 # binary search, far cheaper per row than converting each created_at to local time.
-# Theme ids start at 1, so tkey 0 stands for "unassigned".
+# tkey is metrics.theme_bucket: the theme id, 0 for unassigned, -1 for hidden (a row only when
+# hidden items are in range).
 _THEME_TRENDS = """
 WITH bounds AS (
     SELECT array_agg(d AT TIME ZONE $3 ORDER BY d) AS at
     FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 week') AS d
 ), counts AS (
-    SELECT width_bucket(i.created_at, (SELECT at FROM bounds)) AS n,
-           coalesce(i.theme_id, 0) AS tkey, count(*)::int AS volume
-    FROM item i
+    SELECT width_bucket(i.created_at, (SELECT at FROM bounds)) AS n, {bucket} AS tkey, count(*)::int AS volume
+    FROM item i {join}
     WHERE i.created_at >= (SELECT at[1] FROM bounds)
       AND i.created_at < (SELECT at[cardinality(at)] FROM bounds)
       AND i.deleted_at IS NULL
@@ -57,9 +65,10 @@ WITH bounds AS (
 ), shown AS (
     SELECT tkey, row_number() OVER (ORDER BY total DESC, tkey) AS rank
     FROM (SELECT tkey, sum(volume) AS total FROM counts
-          WHERE n > $6 AND tkey <> 0
+          WHERE n > $6 AND tkey > 0
           GROUP BY tkey ORDER BY total DESC, tkey LIMIT $7) AS top_themes
     UNION ALL SELECT 0, NULL
+    UNION ALL SELECT -1, NULL WHERE EXISTS (SELECT 1 FROM counts WHERE tkey = -1)
 ), grid AS (
     SELECT w.n, s.tkey, s.rank, coalesce(c.volume, 0) AS volume
     FROM generate_series(1, (SELECT cardinality(at) - 1 FROM bounds)) AS w(n)
@@ -72,33 +81,19 @@ WITH bounds AS (
     FROM grid WINDOW w AS (PARTITION BY tkey ORDER BY n)
 ), emerging AS (
     SELECT s.tkey,
-           NOT EXISTS (SELECT 1 FROM item i WHERE i.theme_id = s.tkey AND i.created_at <= $9
-                       AND i.deleted_at IS NULL)
-           AND (SELECT count(*) FROM item i WHERE i.theme_id = s.tkey AND i.created_at > $9
+           NOT EXISTS (SELECT 1 FROM item i WHERE {members} AND i.created_at <= $9 AND i.deleted_at IS NULL)
+           AND (SELECT count(*) FROM item i WHERE {members} AND i.created_at > $9
                 AND i.created_at < $8 AND i.deleted_at IS NULL) >= $10 AS is_emerging
-    FROM shown s WHERE s.tkey <> 0
+    FROM shown s WHERE s.tkey > 0
 )
-SELECT $1::date + 7 * (tr.n - 1) AS week, nullif(tr.tkey, 0) AS theme_id, t.label, tr.volume, tr.last_week,
-       tr.trailing_mean, coalesce(e.is_emerging, false) AS is_emerging
+SELECT $1::date + 7 * (tr.n - 1) AS week, CASE WHEN tr.tkey > 0 THEN tr.tkey END AS theme_id,
+       {label} AS label, tr.volume, tr.last_week, tr.trailing_mean, coalesce(e.is_emerging, false) AS is_emerging
 FROM trend tr
 LEFT JOIN theme t ON t.theme_id = tr.tkey
 LEFT JOIN emerging e ON e.tkey = tr.tkey
 WHERE tr.n > $6
-ORDER BY tr.n, tr.rank NULLS LAST
+ORDER BY tr.n, tr.rank NULLS LAST, tr.tkey DESC
 """
-
-
-def poisson_upper_tail(volume: int, rate: float) -> float:
-    """P(X >= volume) for X ~ Poisson(rate)."""
-    if volume <= 0:
-        return 1.0
-    if rate <= 0:
-        return 0.0
-    return float(pdtrc(volume - 1, rate))
-
-
-def is_spike(volume: int, trailing_mean: float) -> bool:
-    return volume >= trailing_mean + SPIKE_MIN_EXCESS and poisson_upper_tail(volume, trailing_mean) < SPIKE_P_VALUE
 
 
 async def select_theme_trends(
@@ -111,6 +106,7 @@ async def select_theme_trends(
     source: str | None = None,
     kind: str | None = None,
     top: int | None = None,
+    level: ThemeLevel = "leaf",
 ) -> list[ThemeTrendRow]:
     """Rows per local week in [first_week, end_week) (Mondays) and theme, the top themes first.
 
@@ -118,8 +114,14 @@ async def select_theme_trends(
     read too, for the first week's change and for spikes.
     """
     trailing_start = first_week - timedelta(weeks=TRAILING_WEEKS)
+    sql = _THEME_TRENDS.format(
+        bucket=theme_bucket(level),
+        join=theme_join(),
+        members=theme_members(level, "s.tkey"),
+        label=bucket_label("tr.tkey", "t.label"),
+    )
     rows = await conn.fetch(
-        _THEME_TRENDS,
+        sql,
         trailing_start, end_week, tz, source, kind, TRAILING_WEEKS, top,
         as_of, as_of - EMERGING_MAX_AGE, EMERGING_MIN_ITEMS,
     )  # fmt: skip
@@ -127,7 +129,7 @@ async def select_theme_trends(
         ThemeTrendRow(
             week=r["week"],
             theme_id=r["theme_id"],
-            label=r["label"] if r["theme_id"] is not None else UNASSIGNED_LABEL,
+            label=r["label"],
             volume=r["volume"],
             wow_change=(r["volume"] - r["last_week"]) / max(r["last_week"], 1),
             is_spike=is_spike(r["volume"], r["trailing_mean"]),
@@ -137,51 +139,45 @@ async def select_theme_trends(
     ]
 
 
-# group_by -> (key columns, join, GROUP BY expressions); whitelisted, never user text. Rows come
-# in key order, the null key (unassigned, no tag, no channel...) last.
-_GROUPS: dict[GroupBy, tuple[str, str, str]] = {
-    "theme": (
-        f"i.theme_id, coalesce(t.label, '{UNASSIGNED_LABEL}') AS label",
-        "LEFT JOIN theme t ON t.theme_id = i.theme_id",
-        "i.theme_id, t.label",
-    ),
-    "source": ("i.source", "", "i.source"),
-    "channel": ("i.channel", "", "i.channel"),
-    "priority": ("i.priority", "", "i.priority"),
-    "product": ("i.product", "", "i.product"),
-    # A ticket counts once under each of its (distinct) tags; a ticket without tags under null.
-    "tag": ("g.tag", "LEFT JOIN LATERAL (SELECT DISTINCT u.tag FROM unnest(i.tags) AS u(tag)) g ON true", "g.tag"),
-}
+# group_by -> (key columns, join, GROUP BY expressions, ORDER BY); whitelisted, never user text.
+# Rows come in key order, the null key (unassigned and hidden, no tag, no channel...) last.
+def _group(group_by: GroupBy, level: ThemeLevel) -> tuple[str, str, str, str]:
+    if group_by == "theme":
+        keys = f"{theme_key(level)} AS theme_id, {theme_label(level)} AS label"
+        return keys, theme_join(), "1, 2", "1 NULLS LAST, 2"
+    if group_by == "tag":
+        # A ticket counts once under each of its (distinct) tags; a ticket without tags under null.
+        join = "LEFT JOIN LATERAL (SELECT DISTINCT u.tag FROM unnest(i.tags) AS u(tag)) g ON true"
+        return "g.tag", join, "g.tag", "1 NULLS LAST"
+    return f"i.{group_by}", "", f"i.{group_by}", "1 NULLS LAST"
 
 
-def _grouped(select: str, where: str, group_by: GroupBy | None) -> str:
+def _grouped(select: str, where: str, group_by: GroupBy | None, level: ThemeLevel) -> str:
     if group_by is None:
         return f"SELECT {select} FROM item i WHERE {where}"
-    keys, join, group = _GROUPS[group_by]
-    return f"SELECT {keys}, {select} FROM item i {join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
+    keys, join, group, order = _group(group_by, level)
+    return f"SELECT {keys}, {select} FROM item i {join} WHERE {where} GROUP BY {group} ORDER BY {order}"
 
 
 def _keys(row: asyncpg.Record, group_by: GroupBy | None) -> dict[str, Any]:
     return {key: row[key] for key in GROUP_KEYS[group_by]}
 
 
-_TICKETS = "i.kind = 'ticket' AND i.deleted_at IS NULL"
-
-
 async def select_reopen_rates(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None = None
+    conn: asyncpg.Connection,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    group_by: GroupBy | None = None,
+    level: ThemeLevel = "leaf",
 ) -> list[ReopenRateRow]:
     """Tickets whose first solve falls in [start_at, end_at), and how many of them reopened.
 
     `reopen_count` is derived on write (db/queries/status.py): reopens in the status history, or
     the source's counter when the item has no history.
     """
-    sql = _grouped(
-        "count(*) AS solved, count(*) FILTER (WHERE i.reopen_count > 0) AS reopened,"
-        " coalesce(sum(i.reopen_count), 0) AS reopens",
-        f"{_TICKETS} AND i.first_solved_at >= $1 AND i.first_solved_at < $2",
-        group_by,
-    )
+    column = REOPEN_WINDOW_COLUMN
+    sql = _grouped(REOPEN_FIGURES, f"{TICKETS} AND {column} >= $1 AND {column} < $2", group_by, level)
     rows = await conn.fetch(sql, start_at, end_at)
     return [
         ReopenRateRow(
@@ -196,26 +192,6 @@ async def select_reopen_rates(
     ]
 
 
-# metric -> (window column, duration in seconds or NULL when left out, excluded-ticket condition)
-_METRICS: dict[TimeMetric, tuple[str, str, str]] = {
-    "first_response": (
-        "i.created_at",
-        "date_part('epoch', i.first_response_at - i.created_at)",
-        "i.first_response_at IS NULL",
-    ),
-    "first_resolution": (
-        "i.first_solved_at",
-        "date_part('epoch', i.first_solved_at - i.created_at)",
-        "false",
-    ),
-    "full_resolution": (
-        "i.last_solved_at",
-        "CASE WHEN i.status IN ('solved', 'closed') THEN date_part('epoch', i.last_solved_at - i.created_at) END",
-        "i.status IS NULL OR i.status NOT IN ('solved', 'closed')",
-    ),
-}
-
-
 async def select_resolution_times(
     conn: asyncpg.Connection,
     *,
@@ -223,19 +199,20 @@ async def select_resolution_times(
     start_at: datetime,
     end_at: datetime,
     group_by: GroupBy | None = None,
+    level: ThemeLevel = "leaf",
 ) -> list[ResolutionTimeRow]:
     """Count, median, p90 and mean (seconds, calendar time) of one time metric per group.
 
     The window selects tickets by creation for first_response and by the (first or last) solve
     for the resolution metrics. Left-out tickets have a NULL duration, which the aggregates skip.
     """
-    column, duration, excluded = _METRICS[metric]
+    m = TIME_METRICS[metric]
     sql = _grouped(
-        f"count({duration}) AS n,"
-        f" percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY {duration}) AS pct,"
-        f" avg({duration}) AS mean, count(*) FILTER (WHERE {excluded}) AS excluded",
-        f"{_TICKETS} AND {column} >= $1 AND {column} < $2",
+        f"count({m.duration}) AS n, {PERCENTILES.format(duration=m.duration)} AS pct,"
+        f" avg({m.duration}) AS mean, count(*) FILTER (WHERE {m.excluded}) AS excluded",
+        f"{TICKETS} AND {m.column} >= $1 AND {m.column} < $2",
         group_by,
+        level,
     )
     rows = await conn.fetch(sql, start_at, end_at)
     excluded_field = EXCLUDED_COUNT[metric]
@@ -275,56 +252,65 @@ async def select_item_export_rows(
 
 
 # Feature requests per (local) week and feature theme. A requester asking twice in a group
-# counts once; items without a requester id count in `count` but not among requesters.
+# counts once; items without a requester id count in `count` but not among requesters. The
+# theme is metrics.theme_bucket over feature_theme_id: the id, 0 unassigned, -1 hidden.
 _FEATURE_REQUESTS = """
 SELECT {keys}, count(*) AS count, coalesce(sum(coalesce(i.votes, 0)), 0)::bigint AS votes,
        count(DISTINCT i.requester_id) AS distinct_requesters
-FROM item i LEFT JOIN theme t ON t.theme_id = i.feature_theme_id
+FROM item i {join}
 WHERE i.intent = 'feature_request' AND i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2
 GROUP BY {group}
 """
-_FEATURE_WEEK = "date_trunc('week', i.created_at AT TIME ZONE $3)::date"
 
 
 async def select_feature_requests(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, tz: str, group_by: str, top: int | None
+    conn: asyncpg.Connection,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    tz: str,
+    group_by: str,
+    top: int | None,
+    level: ThemeLevel = "leaf",
 ) -> list[FeatureRequestRow]:
     """Rows per week and/or feature theme. wow_change compares each week with the one before; a
     theme-only row compares the window's last week with the week before it ("is it growing")."""
     by_week, by_theme = "week" in group_by, "theme" in group_by
-    theme_keys = f"i.feature_theme_id AS theme_id, coalesce(t.label, '{UNASSIGNED_LABEL}') AS label"
-    keys = ", ".join(([f"{_FEATURE_WEEK} AS week"] if by_week else []) + ([theme_keys] if by_theme else []))
-    group = ", ".join((["1"] if by_week else []) + (["i.feature_theme_id", "t.label"] if by_theme else []))
+    week, bucket = local_week("i.created_at", "$3"), theme_bucket(level)
+    label = bucket_label(bucket, "lt.label" if level == "leaf" else "coalesce(pt.label, lt.label)")
+    join = theme_join("i.feature_theme_id")
+    keys = ", ".join(
+        ([f"{week} AS week"] if by_week else []) + ([f"{bucket} AS tkey, {label} AS label"] if by_theme else [])
+    )
+    group = ", ".join(str(n + 1) for n in range(int(by_week) + 2 * int(by_theme)))
     last_week_start = end_at - timedelta(weeks=1)
     # Weekly counts from one week before the window, to compare each week with the previous one.
     weekly = await conn.fetch(
-        _FEATURE_REQUESTS.format(
-            keys=f"{_FEATURE_WEEK} AS week, i.feature_theme_id AS theme_id, null AS label",
-            group="1, i.feature_theme_id",
-        ),
+        _FEATURE_REQUESTS.format(keys=f"{week} AS week, {bucket} AS tkey", join=join, group="1, 2"),
         start_at - timedelta(weeks=1), end_at, tz,
     )  # fmt: skip
-    per_week: dict[tuple[date, int | None], int] = {(r["week"], r["theme_id"]): r["count"] for r in weekly}
+    per_week: dict[tuple[date, int], int] = {(r["week"], r["tkey"]): r["count"] for r in weekly}
     week_totals: dict[date, int] = {}
-    for (week, _), count in per_week.items():
-        week_totals[week] = week_totals.get(week, 0) + count
+    for (monday, _), count in per_week.items():
+        week_totals[monday] = week_totals.get(monday, 0) + count
 
-    def weekly_count(week: date, theme: int | None) -> int:
-        return per_week.get((week, theme), 0) if by_theme else week_totals.get(week, 0)
+    def weekly_count(monday: date, tkey: int) -> int:
+        return per_week.get((monday, tkey), 0) if by_theme else week_totals.get(monday, 0)
 
     rows = await conn.fetch(
-        _FEATURE_REQUESTS.format(keys=keys, group=group), start_at, end_at, *([tz] if by_week else [])
-    )
+        _FEATURE_REQUESTS.format(keys=keys, join=join if by_theme else "", group=group),
+        start_at, end_at, *([tz] if by_week else []),
+    )  # fmt: skip
     result = []
     for r in rows:
-        theme = r["theme_id"] if by_theme else None
+        tkey = r["tkey"] if by_theme else 0
         if by_week:
-            this, prev = weekly_count(r["week"], theme), weekly_count(r["week"] - timedelta(weeks=1), theme)
+            this, prev = weekly_count(r["week"], tkey), weekly_count(r["week"] - timedelta(weeks=1), tkey)
         else:
             last_monday = last_week_start.astimezone(ZoneInfo(tz)).date()
             last_monday -= timedelta(days=last_monday.weekday())
-            this = per_week.get((last_monday, theme), 0)
-            prev = per_week.get((last_monday - timedelta(weeks=1), theme), 0)
+            this = per_week.get((last_monday, tkey), 0)
+            prev = per_week.get((last_monday - timedelta(weeks=1), tkey), 0)
         fields: dict[str, Any] = {
             "count": r["count"], "votes": r["votes"], "distinct_requesters": r["distinct_requesters"],
             "wow_change": (this - prev) / max(prev, 1),
@@ -332,11 +318,11 @@ async def select_feature_requests(
         if by_week:
             fields["week"] = r["week"]
         if by_theme:
-            fields["theme_id"], fields["label"] = r["theme_id"], r["label"]
+            fields["theme_id"], fields["label"] = (tkey if tkey > 0 else None), r["label"]
         result.append(FeatureRequestRow(**fields))
     if by_week:
-        result.sort(key=lambda row: (row.week, -row.count, row.theme_id or 0))
+        result.sort(key=lambda row: (row.week, -row.count, row.theme_id or 0, row.label or ""))
     else:
-        result.sort(key=lambda row: (-row.count, row.theme_id is None, row.theme_id or 0))
+        result.sort(key=lambda row: (-row.count, row.theme_id is None, row.theme_id or 0, row.label or ""))
         result = result[:top] if top else result
     return result

@@ -75,7 +75,7 @@ async def test_list_is_paginated(hooks: httpx.AsyncClient) -> None:
     assert second["next_cursor"] is None
     assert {c["connection_id"] for c in first["data"] + second["data"]} == ids
     bad = await hooks.get("/v1/connections", params={"cursor": "!!"}, headers=auth())
-    assert bad.status_code == 400
+    assert bad.status_code == 422
 
 
 async def test_a_third_secret_drops_the_oldest_and_the_last_one_cannot_be_revoked(hooks: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http.cookies import SimpleCookie
 
 import asyncpg
@@ -389,11 +389,35 @@ async def test_runs_page_degrades_before_the_webhooks_migration(
     assert isinstance(await select_connection_health(db), list)
 
 
-async def test_bad_filters_answer_an_html_400(client: httpx.AsyncClient, seeded: dict[str, object]) -> None:
+async def test_bad_filters_answer_an_html_422(client: httpx.AsyncClient, seeded: dict[str, object]) -> None:
     for params in ({"tz": "Mars/Olympus_Mons"}, {"week": "last tuesday"}):
         resp = await client.get("/", params=params)
-        assert resp.status_code == 400 and resp.headers["content-type"].startswith("text/html")
+        assert resp.status_code == 422 and resp.headers["content-type"].startswith("text/html")
     resp = await client.get("/operations", params={"metric": "vibes"})
-    assert resp.status_code == 400 and "Unknown metric" in resp.text
+    assert resp.status_code == 422 and "Unknown metric" in resp.text
     resp = await client.get("/themes/1", params={"cursor": "!!!"})
-    assert resp.status_code == 400
+    assert resp.status_code == 422
+
+
+async def test_hidden_themes_drop_out_of_the_pages_and_their_items_count_as_hidden(
+    client: httpx.AsyncClient, db: asyncpg.Connection, seeded: dict[str, object]
+) -> None:
+    themes, week = seeded["themes"], seeded["week"]
+    assert isinstance(themes, dict) and isinstance(week, date)
+    params = {"tz": "UTC", "week": week.isoformat()}
+    before = (await client.get("/", params=params)).text
+    assert "Refund not received" in before and 'id="kpi-hidden"' not in before
+    hidden = await db.fetchval(
+        "SELECT count(*) FROM item WHERE theme_id = $1 AND created_at >= $2 AND created_at < $3 AND deleted_at IS NULL",
+        themes["refund"], datetime.combine(week, time(), tzinfo=UTC),
+        datetime.combine(week + timedelta(weeks=1), time(), tzinfo=UTC),
+    )  # fmt: skip
+    assert hidden > 0
+    await db.execute("UPDATE theme SET hidden = true WHERE theme_id = ANY($1)", [themes["refund"], themes["dark"]])
+    after = (await client.get("/", params=params)).text
+    assert "Refund not received" not in after
+    assert re.search(rf'id="kpi-hidden">{hidden}<', after)
+    unassigned = re.search(r'id="kpi-unassigned">(\d+)<', after)
+    assert unassigned and unassigned.group(1) == re.search(r'id="kpi-unassigned">(\d+)<', before).group(1)  # type: ignore[union-attr]
+    features = (await client.get("/features", params=params)).text
+    assert "Dark mode" not in features and 'id="kpi-hidden"' in features

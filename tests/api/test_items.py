@@ -163,7 +163,7 @@ async def test_list_items_paginates_with_a_cursor_and_filters(
     unassigned = (await app_client.get("/v1/items", params={"theme_id": "none"}, headers=admin)).json()
     assert len(unassigned["data"]) == 7
     bad = await app_client.get("/v1/items", params={"cursor": "garbage!"}, headers=admin)
-    assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
+    assert bad.status_code == 422 and bad.json()["error"] == "validation_error"
 
 
 async def test_keys_and_scopes(app_client: httpx.AsyncClient, admin: dict[str, str]) -> None:
