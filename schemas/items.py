@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -79,8 +79,31 @@ def clean_str(value: str) -> str:
 # cleaning only ever shortens a string.
 CleanStr = Annotated[str, AfterValidator(clean_str)]
 ShortStr = Annotated[str, Field(max_length=512), AfterValidator(clean_str)]
-# A timestamp must carry a time zone (RFC 3339, e.g. 2026-11-02T10:00:00Z).
-Timestamp = AwareDatetime
+# Every stored time falls in this range once converted to UTC (spec/api.md "The item"): Postgres
+# would keep -infinity or year 1, and the readers and the clustering compare these times.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_SPAN = LATEST - EARLIEST
+_EPOCH_NAIVE = EARLIEST.replace(tzinfo=None)
+
+
+def bounded_time(value: datetime) -> datetime:
+    """Refuse a time outside 1970-01-01..2100-01-01 UTC (naive times are read as UTC).
+
+    Checked on the wall-clock time minus its offset, as timedeltas: converting
+    0001-01-01T00:00:00+14:00 to UTC would itself overflow.
+    """
+    offset = value.utcoffset() or timedelta(0)
+    since_epoch = value.replace(tzinfo=None) - _EPOCH_NAIVE - offset
+    if not timedelta(0) <= since_epoch <= _SPAN:
+        raise ValueError("time must fall between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z once converted to UTC")
+    return value
+
+
+# A timestamp must carry a time zone (RFC 3339, e.g. 2026-11-02T10:00:00Z) and fall in the range.
+Timestamp = Annotated[AwareDatetime, AfterValidator(bounded_time)]
+# A time in a query (filters): naive ones are read as UTC, but the range holds as for items.
+QueryTime = Annotated[datetime, AfterValidator(bounded_time)]
 
 
 class StatusEventIn(BaseModel):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -24,6 +23,7 @@ from schemas.items import (
     ItemCreate,
     ItemPage,
     Kind,
+    QueryTime,
     Status,
 )
 
@@ -159,8 +159,8 @@ async def list_items(
     theme_id: Annotated[str | None, Query(pattern=r"^(none|\d{1,18})$")] = None,
     intent: Intent | None = None,
     status: Status | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: QueryTime | None = None,
+    created_to: QueryTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ItemPage | Response:
