@@ -21,7 +21,9 @@ from redis import Redis
 from api.main import create_app
 from db.migrate import migrate
 from embedded.stores import Postgres, Valkey, free_port
+from outbound import guard
 from schemas.settings import Settings
+from tests.outbound.loopback import LoopbackNet
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -31,6 +33,17 @@ TABLES = (
     "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
     " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin"
 )
+
+
+@pytest.fixture(autouse=True)
+def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackNet]:
+    """Every test: outbound calls resolve from a dict and open sockets to loopback only."""
+    loopback = LoopbackNet()
+    monkeypatch.setattr(guard, "system_resolver", loopback.resolve)
+    monkeypatch.setattr(guard, "open_socket", loopback.connect)
+    yield loopback
+    if loopback.refused:
+        pytest.fail(f"attempted outbound connections outside loopback: {loopback.refused}")
 
 
 @pytest.fixture(scope="session")
