@@ -22,10 +22,12 @@ from api.dashboard.render import STATIC_DIR
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import (
+    alerts,
     clustering,
     connections,
     dashboard,
     health,
+    incidents,
     items,
     keys,
     reports,
@@ -91,7 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard):
+    for module in (
+        health, items, keys, themes, clustering, requesters, connections, webhooks, reports, alerts, incidents,
+        dashboard,
+    ):  # fmt: skip
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

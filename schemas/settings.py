@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 31)
     failure_ttl_s: int = 7 * 24 * 3600
 
+    # Alerts (outbound/, workers/alerts.py). Outbound URLs must be https to public addresses;
+    # hosts listed here ("host" or "host:port") may use http and private addresses.
+    outbound_allowed_hosts: list[str] = []
+    public_url: str = "http://127.0.0.1:8000"  # the dashboard's address, for links in messages
+    alerts_detect_every_s: int = 30
+    smtp_host: str | None = None  # unset: e-mail destinations fail their deliveries
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "alerts@localhost"
+
     @field_validator("admin_api_key")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

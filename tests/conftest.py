@@ -21,7 +21,9 @@ from redis import Redis
 from api.main import create_app
 from db.migrate import migrate
 from embedded.stores import Postgres, Valkey, free_port
+from outbound import guard
 from schemas.settings import Settings
+from tests.outbound.loopback import LoopbackNet
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -29,8 +31,20 @@ ADMIN_KEY = "tk_test_admin_key_0123456789abcdef"
 SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 TABLES = (
     "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
-    " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin, import_state"
+    " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin, import_state,"
+    " alert_destination, alert_rule, incident, incident_delivery, alert_detection"
 )
+
+
+@pytest.fixture(autouse=True)
+def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackNet]:
+    """Every test: outbound calls resolve from a dict and open sockets to loopback only."""
+    loopback = LoopbackNet()
+    monkeypatch.setattr(guard, "system_resolver", loopback.resolve)
+    monkeypatch.setattr(guard, "open_socket", loopback.connect)
+    yield loopback
+    if loopback.refused:
+        pytest.fail(f"attempted outbound connections outside loopback: {loopback.refused}")
 
 
 @pytest.fixture(scope="session")
