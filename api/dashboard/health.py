@@ -16,7 +16,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from api.dashboard.charts import Chart, Series
 from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.runs import select_runs
-from workers.queues import ALL_QUEUES
+from outbox.queues import ALL_QUEUES
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from db.queries.work import (
     release_items,
     upsert_worker_heartbeat,
 )
+from outbox.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
+from outbox.schedule import schedule_clustering
 from schemas.settings import Settings
-from workers.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
-from workers.schedule import schedule_clustering
 
 log = logging.getLogger(__name__)
 
