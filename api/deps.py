@@ -9,7 +9,6 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Path, Request
 from redis import Redis
-from rq import Queue
 
 from api.auth import Principal, hash_key, is_bootstrap_key
 from api.errors import Forbidden, Unauthorized
@@ -48,18 +47,12 @@ async def get_redis(request: Request) -> Redis:
     return redis
 
 
-async def get_queue(request: Request) -> Callable[[str], Queue]:
-    redis: Redis = request.state.redis
-    return lambda name: Queue(name, connection=redis)
-
-
 # A bigint primary key in a path: anything outside Postgres bigint is a 422, never a 500.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 DbConn = Annotated[asyncpg.Connection, Depends(get_conn)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 RedisClient = Annotated[Redis, Depends(get_redis)]
-JobQueue = Annotated[Callable[[str], Queue], Depends(get_queue)]
 
 
 def bearer_token(request: Request) -> str:

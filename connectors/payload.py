@@ -31,12 +31,13 @@ def decode(body: bytes) -> Any:
         raise MalformedPayload(f"body is not valid JSON: {type(error).__name__}") from None
 
 
-def try_decode(body: bytes) -> Any:
-    """Like `decode`, but None instead of an error (the cheap path in the API)."""
+def try_decode(body: bytes) -> tuple[bool, Any]:
+    """(True, the JSON value), or (False, None) when the body is not JSON: the API's one decode,
+    which both the dedupe key and the not-JSON refusal use."""
     try:
-        return decode(body)
+        return True, decode(body)
     except MalformedPayload:
-        return None
+        return False, None
 
 
 def body_hash(body: bytes) -> str:

@@ -50,23 +50,33 @@ DedupeFn = Callable[[Mapping[str, str], Any], "str | None"]
 ParseFn = Callable[[Mapping[str, str], Any, str], Parsed]
 
 
-def dedupe_key(vendor: str, headers: Mapping[str, str], body: bytes) -> str:
-    """The key that identifies this delivery across the sender's retries. Never raises."""
+_UNDECODED: Any = object()
+
+
+def dedupe_key(vendor: str, headers: Mapping[str, str], body: bytes, payload: Any = _UNDECODED) -> str:
+    """The key that identifies this delivery across the sender's retries. Never raises.
+
+    `payload` is the body's JSON value when the caller has decoded it already (None when it is not
+    JSON), so the body is decoded once.
+    """
     module = _MODULES.get(vendor)
     if module is None:
         return body_hash(body)
+    if payload is _UNDECODED:
+        _, payload = try_decode(body)
     lowered = lower_headers(headers)
     find: DedupeFn = module.dedupe_key
     try:
-        found = find(lowered, try_decode(body))
+        found = find(lowered, payload)
     except Exception:  # the API must store the delivery whatever the body holds
         log.exception("dedupe key extraction failed for %s; using the body hash", vendor)
         found = None
     return found or body_hash(body)
 
 
-def parse(vendor: str, headers: Mapping[str, str], body: bytes) -> Parsed:
-    """Map a stored delivery onto items and deletes.
+def parse(vendor: str, headers: Mapping[str, str], body: bytes, stored_key: str | None = None) -> Parsed:
+    """Map a stored delivery onto items and deletes, decoding the body once. `stored_key` is the
+    dedupe key the API stored with the delivery; it is computed again only when absent.
 
     Raises:
         MalformedPayload: the body is not JSON, or not a shape this vendor sends.
@@ -76,4 +86,5 @@ def parse(vendor: str, headers: Mapping[str, str], body: bytes) -> Parsed:
         raise MalformedPayload(f"unknown vendor {vendor!r}")
     payload = decode(body)
     mapper: ParseFn = module.parse
-    return mapper(lower_headers(headers), payload, dedupe_key(vendor, headers, body))
+    key = stored_key or dedupe_key(vendor, headers, body, payload)
+    return mapper(lower_headers(headers), payload, key)

@@ -185,8 +185,9 @@ def _from_audit(audit: dict[str, Any]) -> dict[str, Any] | None:
         external_id=ident(audit.get("ticket_id")),
         kind="ticket",
         title=text(created.get("subject")),
-        body=text(comment.get("body")) or text(comment.get("html_body")),
-        body_is_html=text(comment.get("body")) is None,
+        # html_body first: its markup marks quoted history (connectors/html.py).
+        body=text(comment.get("html_body")) or text(comment.get("body")),
+        body_is_html=text(comment.get("html_body")) is not None,
         created_at=iso(audit.get("created_at")),
         status=lower(created.get("status")),
         first_response_at=iso(audit.get("created_at")) if _has_agent_reply(audit, requester) else None,

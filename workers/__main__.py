@@ -12,11 +12,11 @@ import types
 from redis import Redis
 from rq import SimpleWorker
 
+from outbox.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
+from outbox.relay import start_relay_thread
 from schemas.settings import get_settings
 from workers.failures import record_final_failure
 from workers.jobs import get_embedder
-from workers.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
-from workers.relay import start_relay_thread
 
 log = logging.getLogger("workers")
 

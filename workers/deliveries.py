@@ -55,9 +55,10 @@ class Mapped:
 
 
 def map_delivery(delivery: PendingDelivery) -> Mapped:
-    """Parse and validate one delivery; pure, never raises."""
+    """Parse and validate one delivery; pure, never raises. The body is decoded once, and the
+    dedupe key the API stored is passed on rather than computed again."""
     try:
-        parsed = parse(delivery.vendor, delivery.headers, delivery.body)
+        parsed = parse(delivery.vendor, delivery.headers, delivery.body, delivery.dedupe_key)
     except MalformedPayload as exc:
         return Mapped("failed", None, error=f"malformed payload: {exc}")
     except Exception as exc:  # a connector bug on odd input must not cost the delivery its record

@@ -36,6 +36,8 @@ class Chart:
     labels: list[str]
     series: list[Series]
     value_format: ValueFormat = "int"
+    # Where a click on a bar or point goes (the tickets behind it): links[series][label], or None.
+    links: list[list[str | None]] | None = None
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class Chart:
             "labels": self.labels,
             "series": [{"label": s.label, "values": s.values} for s in self.series],
             "format": self.value_format,
+            "links": self.links,
         }
 
     def table(self) -> Table:

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from api.dashboard.charts import Chart, Series, Sparkline, sparkline, week_label
+from api.dashboard.theme import items_link
 from api.dashboard.weeks import Weeks
 from db.queries.dashboard import FeatureStat, select_feature_request_stats, select_theme_summaries
 
@@ -91,6 +92,7 @@ async def build_features(conn: asyncpg.Connection, *, weeks: Weeks, source: str 
             Series("Requests", [float(line.count) for line in charted]),
             Series("Distinct requesters", [float(line.requesters) for line in charted]),
         ],
+        links=[[items_link(line.theme_id, weeks) for line in charted]] * 2,
     )
     return {
         "lines": lines,

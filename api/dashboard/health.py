@@ -17,7 +17,7 @@ from api.dashboard.charts import Chart, Series
 from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.imports import select_import_states
 from db.queries.runs import select_runs
-from workers.queues import ALL_QUEUES
+from outbox.queues import ALL_QUEUES
 
 log = logging.getLogger(__name__)
 

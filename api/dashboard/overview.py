@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from api.dashboard.charts import Chart, Series, Sparkline, Table, sparkline, week_label
+from api.dashboard.theme import items_link
 from api.dashboard.weeks import Weeks
 from api.routes.reports import build_theme_trends
 from api.windows import Window
@@ -92,6 +93,9 @@ async def build_overview(conn: asyncpg.Connection, *, weeks: Weeks, source: str 
         series=[
             Series(f"Week of {week_label(weeks.selected)}", [float(line.volume) for line in charted]),
             Series(f"Week of {week_label(weeks.previous)}", [float(line.last_week) for line in charted]),
+        ],
+        links=[
+            [items_link(line.theme_id, weeks, week) for line in charted] for week in (weeks.selected, weeks.previous)
         ],
     )
     weekly_table = Table(

@@ -48,7 +48,10 @@ def safe_url(value: str | None) -> str | None:
 def local_time(value: datetime | None, tz: str) -> str:
     if value is None:
         return "–"
-    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    try:
+        return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    except OverflowError:  # past year 9999 once moved east of UTC: show it as stored
+        return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def signed_pct(value: float | None) -> str:

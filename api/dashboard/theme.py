@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 
@@ -11,7 +12,7 @@ from api.cursors import decode_cursor, encode_cursor
 from api.dashboard.charts import Chart, Series, week_label
 from api.dashboard.weeks import Weeks
 from api.errors import NotFound
-from api.windows import invalid
+from api.windows import invalid, monday_of
 from db.queries.dashboard import (
     ItemBrief,
     ThemeColumn,
@@ -24,6 +25,14 @@ from db.queries.themes import select_theme
 
 ITEMS_PER_PAGE = 25
 REPRESENTATIVES = 5
+
+
+def items_link(theme_id: int, weeks: Weeks, items_week: date | None = None) -> str:
+    """The theme page's item list, for one local week when given: where a chart's bar leads."""
+    params = {"tz": weeks.tz, "week": weeks.selected.isoformat()}
+    if items_week is not None:
+        params["items_week"] = items_week.isoformat()
+    return f"/themes/{theme_id}?{urlencode(params)}#items"
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -44,7 +53,9 @@ def decode_item_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise invalid("cursor", "That page link is not one this dashboard made; start from the first page.") from None
 
 
-async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None) -> dict[str, Any]:
+async def build_theme(
+    conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None, items_week: date | None = None
+) -> dict[str, Any]:
     theme = await select_theme(conn, theme_id=theme_id, tz=weeks.tz)
     if theme is None:
         raise NotFound(f"Theme {theme_id} does not exist.")
@@ -61,6 +72,7 @@ async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, 
         y_title="Items (count)",
         labels=[week_label(m) for m in weeks.mondays],
         series=[Series("Items", [float(by_week.get(m, 0)) for m in weeks.mondays])],
+        links=[[items_link(theme_id, weeks, m) for m in weeks.mondays]],
     )
 
     # Feature themes group feature requests (posts as often as tickets), not the issue a ticket
@@ -72,8 +84,17 @@ async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, 
         )
 
     representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES])
+    within = None
+    if items_week is not None:
+        monday = monday_of(items_week)
+        within = (weeks.midnight(monday), weeks.midnight(monday + timedelta(weeks=1)))
     page = await select_theme_items(
-        conn, theme_id=theme_id, column=column, before=decode_item_cursor(cursor), limit=ITEMS_PER_PAGE + 1
+        conn,
+        theme_id=theme_id,
+        column=column,
+        before=decode_item_cursor(cursor),
+        limit=ITEMS_PER_PAGE + 1,
+        within=within,
     )
     next_cursor = encode_item_cursor(page[ITEMS_PER_PAGE - 1]) if len(page) > ITEMS_PER_PAGE else None
     return {
@@ -85,4 +106,5 @@ async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, 
         "items": page[:ITEMS_PER_PAGE],
         "next_cursor": next_cursor,
         "is_first_page": cursor is None,
+        "items_week": monday_of(items_week) if items_week else None,
     }

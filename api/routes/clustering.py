@@ -8,8 +8,8 @@ from redis.exceptions import RedisError
 from api.deps import AdminKey, AppSettings, DbConn, ReadKey, RedisClient, RowId
 from api.errors import Conflict, NotFound
 from db.queries.runs import insert_run, select_run, select_runs
+from outbox.queues import CLUSTERING_QUEUE, enqueue
 from schemas.themes import Run, RunCreate, RunCreated, RunPage
-from workers.queues import CLUSTERING_QUEUE, enqueue
 
 router = APIRouter(prefix="/v1/clustering", tags=["clustering"])
 

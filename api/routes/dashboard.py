@@ -36,6 +36,7 @@ from api.dashboard.theme import build_theme
 from api.dashboard.weeks import COMMON_ZONES, Weeks, parse_weeks
 from api.deps import AppSettings, DbConn, RedisClient, RowId, authenticate
 from api.errors import AppError, Forbidden, NotFound, Unauthorized, code_for_status, envelope
+from api.windows import parse_day
 from db.queries.dashboard import select_sources
 from db.queries.item_reads import select_item
 from schemas.items import Item
@@ -153,10 +154,12 @@ async def get_theme_page(
     tz: Tz = None,
     week: Week = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    items_week: Annotated[str | None, Query(max_length=10, description="Only the items of this week")] = None,
 ) -> Response:
     weeks = parse_weeks(tz, week)
     context = await _page_context(conn, weeks=weeks, source=None, week=week)
-    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor))
+    only = parse_day(items_week, "items_week") if items_week else None
+    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, items_week=only))
     nav = "features" if context["theme"].scope == "feature" else "overview"
     return render(request, "theme.html", {**context, "nav": nav})
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from db.migrate import pending_migrations
+from outbox.queues import redis_problem
 from schemas.settings import Settings
-from workers.queues import redis_problem
 
 router = APIRouter(tags=["health"])
 

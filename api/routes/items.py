@@ -7,10 +7,10 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
+from api.csv_export import CSV_RESPONSE, items_csv_response, wants_csv
 from api.cursors import decode_cursor, encode_cursor
 from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from api.routes.reports import CSV_RESPONSE, items_csv_response, wants_csv
 from db.queries.item_reads import ItemFilter, select_item, select_items
 from db.queries.items import delete_item, upsert_items
 from schemas.items import (

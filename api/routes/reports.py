@@ -1,35 +1,28 @@
-"""Report routes (spec/api.md), their window parsing, and CSV answers.
+"""Report routes (spec/api.md) and their builders; windows in api/windows.py, CSV in api/csv_export.py.
 
-The `build_*` functions are shared with `python -m api.cli report ...`, so the CLI prints exactly
-what the API returns. Definitions: docs/metrics.md.
+The `build_*` functions are shared with `python -m api.cli report ...` and the dashboard, so the
+CLI and the pages show exactly what the API returns. CSV answers: api/csv_export.py. Definitions: docs/metrics.md.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 
+from api.csv_export import CSV_RESPONSE, respond
 from api.deps import DbConn, ReadKey
 from api.windows import Window, parse_window
-from db.queries.item_reads import ItemFilter
 from db.queries.reports import (
     select_feature_requests,
-    select_item_export_rows,
     select_reopen_rates,
     select_resolution_times,
     select_theme_trends,
 )
 from schemas.items import Kind
 from schemas.reports import (
-    ITEM_EXPORT_COLUMNS,
     THEME_TREND_COLUMNS,
     FeatureGroupBy,
     FeatureRequestsReport,
@@ -45,8 +38,6 @@ from schemas.reports import (
 )
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
-
-EXPORT_CHUNK = 5_000
 
 
 async def build_theme_trends(
@@ -117,60 +108,6 @@ async def build_feature_requests(
     )
 
 
-def wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "").lower()
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return value
-
-
-def csv_text(columns: list[str], rows: Iterable[Mapping[str, Any]], *, header: bool = False) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    if header:
-        writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
-
-
-def respond(request: Request, report: BaseModel, rows: list[Any], columns: list[str], name: str) -> Response:
-    """The report as JSON, or as CSV (header row = field names) when the request accepts text/csv."""
-    if wants_csv(request):
-        body = csv_text(columns, (r.model_dump(mode="json", exclude_unset=True) for r in rows), header=True)
-        headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
-        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    return JSONResponse(report.model_dump(mode="json", exclude_unset=True, by_alias=True))
-
-
-def items_csv_response(conn: asyncpg.Connection, filters: ItemFilter) -> StreamingResponse:
-    """Every matching item as CSV, read in keyset pages so no export holds a long transaction."""
-
-    async def chunks() -> AsyncIterator[str]:
-        yield csv_text(ITEM_EXPORT_COLUMNS, [], header=True)
-        after_id = 0
-        while True:
-            page = await select_item_export_rows(conn, filters=filters, after_id=after_id, limit=EXPORT_CHUNK)
-            if page:
-                yield csv_text(ITEM_EXPORT_COLUMNS, (r.model_dump(mode="json") for r in page))
-            if len(page) < EXPORT_CHUNK:
-                return
-            after_id = page[-1].item_id
-
-    headers = {"Content-Disposition": 'attachment; filename="items.csv"'}
-    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8", headers=headers)
-
-
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with Accept: text/csv"}
-}
 From = Annotated[str, Query(alias="from", description="Window start (inclusive): RFC 3339, or a date in `tz`")]
 To = Annotated[str, Query(description="Window end (exclusive): RFC 3339, or a date in `tz`")]
 Tz = Annotated[str, Query(description="IANA time zone for dates, weeks and the echoed window")]

@@ -8,7 +8,6 @@ NOTHING + NOTIFY → COMMIT → 202 (new) or 200 (duplicate). Items are parsed l
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Annotated
@@ -21,6 +20,7 @@ from api.deps import DbConn
 from api.errors import BadRequest, NotFound, ServiceUnavailable, Unauthorized, UnsupportedMediaType
 from api.secrets import SecretUnreadable, unseal
 from connectors import dedupe_key, verify
+from connectors.payload import try_decode
 from db.queries.connections import select_connection_secrets
 from db.queries.deliveries import insert_delivery
 from schemas.connections import DeliveryAccepted
@@ -78,14 +78,6 @@ def stored_headers(request: Request) -> dict[str, str]:
     return kept
 
 
-def _is_json(body: bytes) -> bool:
-    try:
-        json.loads(body)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
 _RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": DeliveryAccepted, "description": "Duplicate of a stored delivery; nothing changed"},
     400: {"description": "Authenticated, but the body is not JSON (kept as a failed delivery)"},
@@ -125,8 +117,9 @@ async def receive_webhook(connection_id: str, body: RawBody, conn: DbConn, reque
         log.info("webhook refused for connection %s: %s", cid, checked.reason)
         raise Unauthorized(f"Webhook authentication failed: {checked.reason}")
 
-    key = dedupe_key(found.vendor, request.headers, body)
-    refusal = None if _is_json(body) else _refusal(request)
+    is_json, payload = try_decode(body)
+    key = dedupe_key(found.vendor, request.headers, body, payload)
+    refusal = None if is_json else _refusal(request)
     # One statement, so one transaction: the row, and the NOTIFY that wakes the relays, commit
     # together before we answer.
     stored = await insert_delivery(

@@ -165,14 +165,18 @@ async def select_theme_items(
     column: ThemeColumn,
     before: tuple[datetime, int] | None,
     limit: int,
+    within: tuple[datetime, datetime] | None = None,
 ) -> list[ItemBrief]:
-    """A theme's items newest first, keyset-paginated on (created_at, item_id)."""
+    """A theme's items newest first, keyset-paginated on (created_at, item_id); only those created
+    in [start, end) when `within` is given (a chart's week)."""
     before_at, before_id = before if before else (None, None)
+    start_at, end_at = within if within else (None, None)
     rows = await conn.fetch(
         f"SELECT {_BRIEF} FROM item i WHERE i.{column} = $1 AND i.deleted_at IS NULL"
         " AND ($2::timestamptz IS NULL OR (i.created_at, i.item_id) < ($2, $3))"
+        " AND ($5::timestamptz IS NULL OR i.created_at >= $5) AND ($6::timestamptz IS NULL OR i.created_at < $6)"
         " ORDER BY i.created_at DESC, i.item_id DESC LIMIT $4",
-        theme_id, before_at, before_id, limit,
+        theme_id, before_at, before_id, limit, start_at, end_at,
     )  # fmt: skip
     return [_to_brief(r) for r in rows]
 

@@ -50,6 +50,7 @@ class PendingDelivery:
     headers: dict[str, str]
     body: bytes
     attempts: int
+    dedupe_key: str
 
 
 async def insert_delivery(
@@ -93,7 +94,7 @@ async def select_pending_delivery_for_update(conn: asyncpg.Connection, *, delive
     make a second (or concurrent) run of the job change nothing.
     """
     row = await conn.fetchrow(
-        "SELECT d.delivery_id, d.connection_id, c.vendor, d.headers, d.body, d.attempts"
+        "SELECT d.delivery_id, d.connection_id, c.vendor, d.headers, d.body, d.attempts, d.dedupe_key"
         " FROM delivery d JOIN connection c USING (connection_id)"
         " WHERE d.delivery_id = $1 AND d.status = 'pending'"
         " FOR UPDATE OF d SKIP LOCKED",
@@ -108,6 +109,7 @@ async def select_pending_delivery_for_update(conn: asyncpg.Connection, *, delive
         headers=json.loads(row["headers"]),
         body=bytes(row["body"]),
         attempts=row["attempts"],
+        dedupe_key=row["dedupe_key"],
     )
 
 

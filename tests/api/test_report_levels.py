@@ -6,13 +6,18 @@ without a parent (at level=parent it stands for itself); "spam" is hidden. One i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from schemas.settings import Settings
 from tests.api.test_reports import assert_rows, ev, ingest, item, report
+from tests.conftest import ROOT
 
 WINDOW = {"from_": "2026-11-02", "to": "2026-11-09"}
 
@@ -163,3 +168,25 @@ async def test_level_must_be_leaf_or_parent(app_client: httpx.AsyncClient, admin
         "/v1/reports/theme-trends", params={"from": "2026-11-02", "to": "2026-11-09", "level": "root"}, headers=admin
     )
     assert resp.status_code == 422 and resp.json()["error"] == "validation_error"
+
+
+async def test_the_cli_prints_the_same_parent_rows(migrated: Settings, tree: dict[str, int]) -> None:
+    env = {**os.environ, "DATABASE_URL": migrated.database_url}
+    args = ["report", "reopen-rate", "--from", "2026-11-02", "--to", "2026-11-09", "--group-by", "theme"]
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", *args, "--level", "parent"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split() == [
+        "theme_id",
+        "label",
+        "solved",
+        "reopened",
+        "reopen_rate",
+        "reopens",
+        "reopens_per_solved",
+    ]
+    assert lines[3].split() == [str(tree["cards"]), "cards", "3", "1", "0.333", "1", "0.333"]
+    assert [line.split()[1] for line in lines[3:]] == ["cards", "login", "hidden", "unassigned"]

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-import api.routes.reports as report_routes
+import api.csv_export as csv_export
 from schemas.settings import Settings
 from tests.conftest import ROOT
 
@@ -539,7 +539,7 @@ async def test_resolution_times_as_csv(app_client: httpx.AsyncClient, admin: dic
 async def test_items_csv_streams_every_matching_item(
     app_client: httpx.AsyncClient, admin: dict[str, str], lifecycles: Row, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_routes, "EXPORT_CHUNK", 2)  # several pages through one response
+    monkeypatch.setattr(csv_export, "EXPORT_CHUNK", 2)  # several pages through one response
     resp = await app_client.get("/v1/items", params={"source": "freshdesk"}, headers={**admin, "Accept": "text/csv"})
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(resp.text)))

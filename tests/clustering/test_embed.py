@@ -10,15 +10,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import clustering.embed as embed_module
+import clustering.onnx_export as export_module
 from clustering.embed import (
     Embedder,
     OnnxInt8Embedder,
     SentenceTransformerEmbedder,
     build_embedder,
     default_model_path,
-    ensure_onnx_int8,
 )
+from clustering.onnx_export import ensure_onnx_int8
 
 BANKING77_TEST = Path(__file__).resolve().parents[3] / "shared" / "data" / "banking77" / "test.csv"
 PER_CATEGORY = 13  # x 77 intents = 1,001 texts
@@ -134,7 +134,7 @@ def test_onnx_cache_is_reused_without_export(
     def no_export(model_dir: Path, out: Path) -> None:
         raise AssertionError("the cached model should have been reused")
 
-    monkeypatch.setattr(embed_module, "_export_onnx", no_export)
+    monkeypatch.setattr(export_module, "_export_onnx", no_export)
     started = time.perf_counter()
     again = build_embedder("onnx-int8", onnx_cache)
     assert time.perf_counter() - started < 5
@@ -158,7 +158,7 @@ def fake_build(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     def quantize(model_input: Path, model_output: Path, **kwargs: object) -> None:
         shutil.copyfile(model_input, model_output)
 
-    monkeypatch.setattr(embed_module, "_export_onnx", export)
+    monkeypatch.setattr(export_module, "_export_onnx", export)
     monkeypatch.setattr("onnxruntime.quantization.quantize_dynamic", quantize)
     return exports
 

@@ -47,8 +47,11 @@ def test_vendor_time_formats_become_utc(value: object, unit: str, expected: str 
     ("html", "expected"),
     [
         ("<p>visitor initiated message 1</p>", "visitor initiated message 1"),
-        ("<div>I was charged <b>twice</b>.</div><p>Refund?</p>", "I was charged twice. Refund?"),
-        ("line<br>two<ul><li>a</li><li>b</li></ul>", "line two a b"),
+        ("<div>I was charged <b>twice</b>.</div><p>Refund?</p>", "I was charged twice.\nRefund?"),
+        ("line<br>two<ul><li>a</li><li>b</li></ul>", "line\ntwo\na\nb"),
+        ("<p>a  \n b</p>", "a b"),  # source line breaks inside a block are only spaces
+        ("<p>Still broken.</p><blockquote>On Mon, Support wrote: did you restart?</blockquote>", "Still broken."),
+        ("<p>Hi</p><div id=appendonsend></div><hr><div id=divRplyFwdMsg>From: Acme</div><p>old</p>", "Hi"),
         ("<script>alert(1)</script><style>p{}</style>visible", "visible"),
         ("fish &amp; chips", "fish & chips"),
         ("", ""),

@@ -108,9 +108,23 @@
     };
     var categoryAxis = { title: { display: true, text: spec.xTitle }, ticks: { autoSkip: false } };
     if (spec.format === 'pct') {
-      valueAxis.ticks = { callback: function (v) { return (v * 100).toFixed(0) + ' %'; } };
+      // Rates are fractions; a 0-5 % axis has ticks 0.5 % apart, so the decimals follow the step
+      // (toFixed(0) wrote "0 %" on every tick of a low reopen rate).
+      valueAxis.ticks = {
+        callback: function (v, n, ticks) {
+          var step = ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) * 100 : 1;
+          var digits = step >= 1 ? 0 : Math.min(3, Math.ceil(-Math.log10(step) - 1e-9));
+          return (v * 100).toFixed(digits) + ' %';
+        }
+      };
     } else if (spec.format === 'int') {
       valueAxis.ticks = { precision: 0 };  // counts: no 0.2-item gridlines
+    }
+    // A bar or point with a link opens the tickets behind it (the theme's items in that week).
+    function linkAt(elements) {
+      if (!spec.links || !elements.length) return null;
+      var series = spec.links[elements[0].datasetIndex];
+      return series ? series[elements[0].index] : null;
     }
     new Chart(canvas, {
       type: spec.kind === 'line' ? 'line' : 'bar',
@@ -121,6 +135,13 @@
         maintainAspectRatio: false,
         animation: false,
         layout: { padding: { right: horizontal ? 40 : 8, top: 6 } },
+        onClick: function (event, elements) {
+          var link = linkAt(elements);
+          if (link) window.location.assign(link);
+        },
+        onHover: function (event, elements) {
+          event.native.target.style.cursor = linkAt(elements) ? 'pointer' : 'default';
+        },
         scales: horizontal ? { x: valueAxis, y: categoryAxis } : { x: categoryAxis, y: valueAxis },
         plugins: {
           legend: { display: spec.series.length > 1, labels: { usePointStyle: spec.kind === 'line' } },

@@ -4,9 +4,9 @@ import asyncpg
 from redis import Redis
 from rq import Queue
 
+from outbox.queues import CLUSTERING_QUEUE
+from outbox.schedule import schedule_clustering
 from schemas.settings import Settings
-from workers.queues import CLUSTERING_QUEUE
-from workers.schedule import schedule_clustering
 
 
 async def add_embedded(db: asyncpg.Connection, n: int, intent: str = "bug") -> None:

@@ -28,9 +28,9 @@ from db.queries.work import (
     release_items,
     upsert_worker_heartbeat,
 )
+from outbox.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
+from outbox.schedule import schedule_clustering, schedule_reconciles
 from schemas.settings import Settings
-from workers.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
-from workers.schedule import schedule_clustering, schedule_reconciles
 
 log = logging.getLogger(__name__)
 

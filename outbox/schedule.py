@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 
 from db.queries.imports import claim_due_reconciles
 from db.queries.runs import insert_run, select_clustering_due, select_stale_queued_runs
+from outbox.queues import CLUSTERING_QUEUE, ITEMS_QUEUE, enqueue
 from schemas.settings import Settings
-from workers.queues import CLUSTERING_QUEUE, ITEMS_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 
