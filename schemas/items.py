@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from clustering.redact import mask_at_rest
+
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
 
@@ -124,7 +126,8 @@ class ItemCreate(BaseModel):
     source: Annotated[CleanStr, Field(min_length=1, max_length=64)]
     external_id: Annotated[CleanStr, Field(min_length=1, max_length=256)]
     kind: Kind
-    title: Annotated[str, Field(max_length=2048), AfterValidator(clean_str)] | None = None
+    # Cards, IBANs and tokens are masked here, before any path stores them (spec/api.md).
+    title: Annotated[str, Field(max_length=2048), AfterValidator(clean_str), AfterValidator(mask_at_rest)] | None = None
     body: str
     created_at: Timestamp
     updated_at: Timestamp | None = None
@@ -149,7 +152,7 @@ class ItemCreate(BaseModel):
             raise ValueError("body must not be empty")
         if len(value) > MAX_BODY_CHARS:
             raise ValueError(f"body is longer than the limit of {MAX_BODY_CHARS} characters")
-        return value
+        return mask_at_rest(value)
 
 
 class StatusEvent(BaseModel):

@@ -42,7 +42,9 @@ def decode_item_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         raise BadRequest("That page link is not one this dashboard made; start from the first page.") from None
 
 
-async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None) -> dict[str, Any]:
+async def build_theme(
+    conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None, pii: bool
+) -> dict[str, Any]:
     theme = await select_theme(conn, theme_id=theme_id, tz=weeks.tz)
     if theme is None:
         raise NotFound(f"Theme {theme_id} does not exist.")
@@ -69,9 +71,9 @@ async def build_theme(conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, 
             conn, theme_id=theme_id, start_at=weeks.start_at, end_at=weeks.end_at
         )
 
-    representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES])
+    representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES], pii=pii)
     page = await select_theme_items(
-        conn, theme_id=theme_id, column=column, before=decode_item_cursor(cursor), limit=ITEMS_PER_PAGE + 1
+        conn, theme_id=theme_id, column=column, before=decode_item_cursor(cursor), limit=ITEMS_PER_PAGE + 1, pii=pii
     )
     next_cursor = encode_item_cursor(page[ITEMS_PER_PAGE - 1]) if len(page) > ITEMS_PER_PAGE else None
     return {

@@ -141,7 +141,7 @@ async def get_overview(
 async def get_theme_page(
     request: Request,
     conn: DbConn,
-    _: Viewer,
+    viewer: Viewer,
     theme_id: RowId,
     tz: Tz = None,
     week: Week = None,
@@ -149,7 +149,7 @@ async def get_theme_page(
 ) -> Response:
     weeks = parse_weeks(tz, week)
     context = await _page_context(conn, weeks=weeks, source=None, week=week)
-    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor))
+    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, pii=viewer.allows("pii")))
     nav = "features" if context["theme"].scope == "feature" else "overview"
     return render(request, "theme.html", {**context, "nav": nav})
 
@@ -189,9 +189,9 @@ async def get_runs(request: Request, conn: DbConn, redis: RedisClient, _: Viewer
 
 
 @router.get("/items/{item_id}.json")
-async def get_item_json(item_id: RowId, conn: DbConn, _: Viewer) -> Item:
+async def get_item_json(item_id: RowId, conn: DbConn, viewer: Viewer) -> Item:
     """The item as GET /v1/items/{item_id} returns it, for the signed-in dashboard."""
-    item = await select_item(conn, item_id=item_id)
+    item = await select_item(conn, item_id=item_id, pii=viewer.allows("pii"))
     if item is None:
         raise NotFound(f"Item {item_id} does not exist.")
     return item

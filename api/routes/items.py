@@ -148,8 +148,9 @@ async def _store(conn: asyncpg.Connection, valid: list[ItemCreate], rejected: li
 
 
 @router.get("/{item_id}")
-async def get_item(item_id: RowId, conn: DbConn, _: ReadKey) -> Item:
-    item = await select_item(conn, item_id=item_id)
+async def get_item(item_id: RowId, conn: DbConn, key: ReadKey) -> Item:
+    """The item; e-mail addresses and phone numbers are masked unless the key has `pii`."""
+    item = await select_item(conn, item_id=item_id, pii=key.allows("pii"))
     if item is None:
         raise NotFound(f"Item {item_id} does not exist.")
     return item
@@ -159,7 +160,7 @@ async def get_item(item_id: RowId, conn: DbConn, _: ReadKey) -> Item:
 async def list_items(
     request: Request,
     conn: DbConn,
-    _: ReadKey,
+    key: ReadKey,
     source: str | None = None,
     kind: Kind | None = None,
     theme_id: Annotated[str | None, Query(pattern=r"^(none|\d{1,18})$")] = None,
@@ -174,6 +175,8 @@ async def list_items(
 
     With `Accept: text/csv`: every matching item as one streamed CSV (no pagination), one row per
     item with its theme, intent, status, times and reopen count (docs/metrics.md).
+
+    E-mail addresses and phone numbers in the text are masked unless the key has `pii`.
     """
     filters = ItemFilter(
         source=source,
@@ -186,8 +189,8 @@ async def list_items(
         created_to=created_to,
     )
     if wants_csv(request):
-        return items_csv_response(conn, filters)
-    data = await select_items(conn, filters=filters, after_id=decode_cursor(cursor), limit=limit)
+        return items_csv_response(conn, filters, pii=key.allows("pii"))
+    data = await select_items(conn, filters=filters, after_id=decode_cursor(cursor), limit=limit, pii=key.allows("pii"))
     next_cursor = encode_cursor(data[-1].item_id) if len(data) == limit else None
     return ItemPage(data=data, next_cursor=next_cursor)
 
