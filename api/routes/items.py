@@ -147,7 +147,7 @@ async def _store(conn: asyncpg.Connection, valid: list[ItemCreate], rejected: li
     return BulkResult(accepted=len(valid), created=created, updated=updated, rejected=rejected)
 
 
-@router.get("/{item_id}")
+@router.get("/{item_id:int}")
 async def get_item(item_id: RowId, conn: DbConn, key: ReadKey) -> Item:
     """The item; e-mail addresses and phone numbers are masked unless the key has `pii`."""
     item = await select_item(conn, item_id=item_id, pii=key.allows("pii"))
@@ -195,7 +195,7 @@ async def list_items(
     return ItemPage(data=data, next_cursor=next_cursor)
 
 
-@router.delete("/{item_id}", status_code=204, response_class=Response)
+@router.delete("/{item_id:int}", status_code=204, response_class=Response)
 async def delete_item_route(item_id: RowId, conn: DbConn, _: AdminKey) -> Response:
     """Erase the item, its text, status events and embeddings."""
     async with conn.transaction():
