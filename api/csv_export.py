@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from db.queries.item_reads import ItemFilter
+from db.queries.item_reads import ItemFilter, mask_contacts_of
 from db.queries.reports import select_item_export_rows
 from schemas.reports import ITEM_EXPORT_COLUMNS
 
@@ -68,7 +68,7 @@ def respond(request: Request, report: BaseModel, rows: list[Any], columns: list[
     return JSONResponse(report.model_dump(mode="json", exclude_unset=True, by_alias=True))
 
 
-def items_csv_response(conn: asyncpg.Connection, filters: ItemFilter) -> StreamingResponse:
+def items_csv_response(conn: asyncpg.Connection, filters: ItemFilter, *, pii: bool) -> StreamingResponse:
     """Every matching item as CSV, read in keyset pages so no export holds a long transaction."""
 
     async def chunks() -> AsyncIterator[str]:
@@ -77,7 +77,8 @@ def items_csv_response(conn: asyncpg.Connection, filters: ItemFilter) -> Streami
         while True:
             page = await select_item_export_rows(conn, filters=filters, after_id=after_id, limit=EXPORT_CHUNK)
             if page:
-                yield csv_text(ITEM_EXPORT_COLUMNS, (r.model_dump(mode="json") for r in page))
+                rows = (r.model_dump(mode="json") for r in page)
+                yield csv_text(ITEM_EXPORT_COLUMNS, rows if pii else map(mask_contacts_of, rows))
             if len(page) < EXPORT_CHUNK:
                 return
             after_id = page[-1].item_id

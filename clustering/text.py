@@ -2,26 +2,20 @@
 
 The pipeline in `prepare_text` is: sanitise code points -> HTML to text -> bound the length ->
 drop quoted reply chains -> drop signatures and ticket-system boilerplate -> Markdown to plain
-text -> collapse whitespace -> redact -> cap. Everything is regexes plus selectolax and phonenumbers, so it is
-cheap enough to run on every ticket before `content_hash` decides whether to re-embed.
+text -> collapse whitespace -> redact (`clustering.redact`) -> cap. Everything is regexes plus
+selectolax and phonenumbers, so it is cheap enough to run on every ticket before `content_hash`
+decides whether to re-embed.
 """
 
 import hashlib
-import ipaddress
 import re
 import unicodedata
-from collections.abc import Callable
 
-import phonenumbers
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["content_hash", "prepare_text", "redact"]
+from clustering.redact import redact
 
-EMAIL = "<EMAIL>"
-PHONE = "<PHONE>"
-CARD = "<CARD>"
-IBAN = "<IBAN>"
-IP = "<IP>"
+__all__ = ["content_hash", "prepare_text", "redact"]
 
 # --- sanitising ---------------------------------------------------------------------------
 
@@ -229,175 +223,6 @@ _MARKDOWN_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
 def _markdown_to_text(text: str) -> str:
     text = _FENCE_RE.sub(lambda m: "\n" + _shorten_code(m.group(2)) + "\n", text)
     for pattern, replacement in _MARKDOWN_SUBS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-# --- redaction ----------------------------------------------------------------------------
-
-# "%40" is the URL-encoded "@" of e-mails inside query strings.
-_EMAIL_RE = re.compile(r"[\w.+%'-]{1,64}(?:@|%40)(?:[^\W_][\w-]{0,62}\.)+[^\W\d_]{2,24}\b")
-
-# IBAN length per country (SWIFT IBAN registry). An exact length plus the mod-97 check keeps
-# false positives on product codes and serial numbers negligible.
-_IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
-# Printed IBANs come compact or in groups of four; the candidate may run into the next word,
-# which _redact_iban trims back to the country's length.
-_IBAN_RE = re.compile(r"(?<![^\W_])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){11,30}(?![^\W_])")
-# 13-19 digit card numbers, grouped by single spaces or dashes in any way.
-_CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,40}(?![\w-])")
-_IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-# At most 45 characters (the longest textual IPv6 address), which also keeps it linear.
-_IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f:.]{2,45}(?:%[\w.]{1,16})?(?![\w:])")
-# International numbers the phonenumbers metadata may not call valid (fictional ranges,
-# new allocations): "+", then 8-15 digits with light punctuation.
-_PLUS_PHONE_RE = re.compile(r"(?<![\w+])\+\d(?:[ .()/-]{0,2}\d){7,14}(?!\d)")
-# North-American numbers written with separators, including the fictional 555-01xx range.
-_NANP_PHONE_RE = re.compile(r"(?<![\w(+-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])")
-# Runs of digits and phone punctuation worth handing to phonenumbers. Scanning only these
-# keeps redaction linear: PhoneNumberMatcher over a whole ticket per region is ~10x slower.
-_PHONE_CANDIDATE_RE = re.compile(r"(?<!\w)[+(]?\d[\d ()./-]{5,30}\d(?!\w)")
-_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN")
-
-
-def _is_luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        d = int(char)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _redact_card(m: re.Match[str]) -> str:
-    # The match may glue a card to neighbouring numbers ("qty 2 4111 1111 1111 1111"), so try
-    # every run of digit groups, longest first, rather than only the whole match.
-    text = m.group()
-    groups = [(g.start(), g.end()) for g in re.finditer(r"\d+", text)]
-    out: list[str] = []
-    pos = 0
-    i = 0
-    while i < len(groups):
-        for j in range(len(groups), i, -1):
-            digits = "".join(text[s:e] for s, e in groups[i:j])
-            if 13 <= len(digits) <= 19 and _is_luhn_valid(digits):
-                out += [text[pos : groups[i][0]], CARD]
-                pos = groups[j - 1][1]
-                i = j
-                break
-        else:
-            i += 1
-    return "".join(out) + text[pos:]
-
-
-def _redact_iban(m: re.Match[str]) -> str:
-    text = m.group()
-    length = _IBAN_LENGTHS.get(text[:2].upper())
-    if length is None:
-        return text
-    # Map the compact IBAN length back to a position in the (possibly spaced) match.
-    ends = [i + 1 for i, char in enumerate(text) if char != " "]
-    if len(ends) < length:
-        return text
-    end = ends[length - 1]
-    compact = text[:end].replace(" ", "").upper()
-    if int("".join(str(int(c, 36)) for c in compact[4:] + compact[:4])) % 97 != 1:
-        return text
-    return IBAN + text[end:]
-
-
-def _redact_ipv4(m: re.Match[str]) -> str:
-    try:
-        ipaddress.IPv4Address(m.group())
-    except ValueError:
-        return m.group()
-    return IP
-
-
-def _redact_ipv6(m: re.Match[str]) -> str:
-    text = m.group()
-    if text.count(":") < 2:
-        return text  # a hex word, a number or an IPv4 address
-    # Sentence punctuation may follow an address ("fe80::1." or "::1:").
-    address = text.rstrip(".:") if not text.endswith("::") else text
-    if not any(c.isalnum() for c in address):
-        return text  # a bare "::" is C++ scope, not the unspecified address
-    try:
-        ipaddress.IPv6Address(address)
-    except ValueError:
-        return text
-    return IP + text[len(address) :]
-
-
-def _redact_phone_candidate(m: re.Match[str]) -> str:
-    text = m.group()
-    spans: list[tuple[int, int]] = []
-    for region in _PHONE_REGIONS:
-        matcher = phonenumbers.PhoneNumberMatcher(text, region, phonenumbers.Leniency.VALID)
-        spans += [(match.start, match.end) for match in matcher]
-    out: list[str] = []
-    pos = 0
-    for start, end in sorted(spans):
-        if start >= pos:
-            out += [text[pos:start], PHONE]
-            pos = end
-        elif end > pos:
-            pos = end
-    return "".join(out) + text[pos:]
-
-
-_REDACTIONS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
-    # E-mails first: they contain digits and dots the other patterns would chew on. IBANs
-    # before cards (an IBAN's digits can pass Luhn), and cards and IPs before phones (both
-    # look like phone numbers to a digit scanner).
-    (_EMAIL_RE, EMAIL),
-    (_IBAN_RE, _redact_iban),
-    (_CARD_RE, _redact_card),
-    (_IPV6_RE, _redact_ipv6),
-    (_IPV4_RE, _redact_ipv4),
-    (_PLUS_PHONE_RE, PHONE),
-    (_NANP_PHONE_RE, PHONE),
-    (_PHONE_CANDIDATE_RE, _redact_phone_candidate),
-)
-
-
-def redact(text: str) -> str:
-    """Replace personal data with typed placeholders.
-
-    Replaces e-mail addresses (also inside URLs, including URL-encoded ``%40``) with
-    ``<EMAIL>``, IBANs with a valid length and mod-97 check digits with ``<IBAN>``, 13-19
-    digit card numbers passing the Luhn check with ``<CARD>``, IPv4/IPv6 addresses with
-    ``<IP>``, and phone numbers (``+`` international forms, North-American forms, and
-    anything ``phonenumbers`` calls valid for US, GB, DE, FR or IN) with ``<PHONE>``.
-    Typed placeholders keep "please call me on <PHONE>" tickets together in clusters.
-
-    Order ids (``#12345``), amounts (``$25.00``), dates, years and three-part versions are
-    left alone. Known trade-offs: a bare 10-digit number that is a valid Indian mobile
-    number, a four-part version such as ``1.2.3.4`` and a digit run that happens to pass
-    Luhn are redacted too; names are not detected (that needs an NER model).
-
-    Args:
-        text: Plain text, typically already cleaned by `prepare_text`.
-
-    Returns:
-        The text with each detected value replaced by its placeholder.
-
-    Examples:
-        >>> redact("Mail jo+vip@example.com or call +44 20 7946 0958 about order #12345")
-        'Mail <EMAIL> or call <PHONE> about order #12345'
-    """
-    for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
 

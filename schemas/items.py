@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from clustering.redact import mask_at_rest
+
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
 
@@ -100,10 +102,13 @@ def bounded_time(value: datetime) -> datetime:
     return value
 
 
+_RANGE = "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z once converted to UTC"
 # A timestamp must carry a time zone (RFC 3339, e.g. 2026-11-02T10:00:00Z) and fall in the range.
-Timestamp = Annotated[AwareDatetime, AfterValidator(bounded_time)]
+Timestamp = Annotated[
+    AwareDatetime, AfterValidator(bounded_time), Field(description=f"RFC 3339 with an offset, {_RANGE}")
+]
 # A time in a query (filters): naive ones are read as UTC, but the range holds as for items.
-QueryTime = Annotated[datetime, AfterValidator(bounded_time)]
+QueryTime = Annotated[datetime, AfterValidator(bounded_time), Field(description=f"RFC 3339, {_RANGE}")]
 
 
 class StatusEventIn(BaseModel):
@@ -124,8 +129,16 @@ class ItemCreate(BaseModel):
     source: Annotated[CleanStr, Field(min_length=1, max_length=64)]
     external_id: Annotated[CleanStr, Field(min_length=1, max_length=256)]
     kind: Kind
-    title: Annotated[str, Field(max_length=2048), AfterValidator(clean_str)] | None = None
-    body: str
+    # Cards, IBANs and tokens are masked here, before any path stores them (spec/api.md).
+    title: Annotated[str, Field(max_length=2048), AfterValidator(clean_str), AfterValidator(mask_at_rest)] | None = None
+    # What the validator below enforces, written into the schema: some text that is not blank.
+    body: Annotated[
+        str,
+        Field(
+            description=f"Non-empty after trimming; at most {MAX_BODY_CHARS} characters",
+            json_schema_extra={"minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": "[^\\s\\u0000]"},
+        ),
+    ]
     created_at: Timestamp
     updated_at: Timestamp | None = None
     status: ShortStr | None = None
@@ -149,7 +162,7 @@ class ItemCreate(BaseModel):
             raise ValueError("body must not be empty")
         if len(value) > MAX_BODY_CHARS:
             raise ValueError(f"body is longer than the limit of {MAX_BODY_CHARS} characters")
-        return value
+        return mask_at_rest(value)
 
 
 class StatusEvent(BaseModel):

@@ -10,13 +10,13 @@ import time
 import types
 
 from redis import Redis
-from rq import SimpleWorker
 
 from outbox.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
 from outbox.relay import start_relay_thread
 from schemas.settings import get_settings
 from workers.failures import record_final_failure
 from workers.jobs import get_embedder
+from workers.scheduler import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("workers")
 
@@ -49,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         log.error("refusing to start: Redis %s", problem)
         return 2
     stop_relay = None if args.no_relay else start_relay_thread(settings)
-    worker = SimpleWorker(
+    worker = Worker(
         queues,
         connection=redis,
         exception_handlers=[record_final_failure],
         job_monitoring_interval=10,
+        maintenance_interval=MAINTENANCE_INTERVAL_S,
     )
 
     def on_sigterm(signum: int, frame: types.FrameType | None) -> None:

@@ -54,7 +54,13 @@ def decode_item_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 
 
 async def build_theme(
-    conn: asyncpg.Connection, *, theme_id: int, weeks: Weeks, cursor: str | None, items_week: date | None = None
+    conn: asyncpg.Connection,
+    *,
+    theme_id: int,
+    weeks: Weeks,
+    cursor: str | None,
+    pii: bool,
+    items_week: date | None = None,
 ) -> dict[str, Any]:
     theme = await select_theme(conn, theme_id=theme_id, tz=weeks.tz)
     if theme is None:
@@ -83,7 +89,7 @@ async def build_theme(
             conn, theme_id=theme_id, start_at=weeks.start_at, end_at=weeks.end_at
         )
 
-    representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES])
+    representatives = await select_item_briefs(conn, item_ids=theme.representative_item_ids[:REPRESENTATIVES], pii=pii)
     within = None
     if items_week is not None:
         monday = monday_of(items_week)
@@ -95,6 +101,7 @@ async def build_theme(
         before=decode_item_cursor(cursor),
         limit=ITEMS_PER_PAGE + 1,
         within=within,
+        pii=pii,
     )
     next_cursor = encode_item_cursor(page[ITEMS_PER_PAGE - 1]) if len(page) > ITEMS_PER_PAGE else None
     return {

@@ -149,7 +149,7 @@ async def get_overview(
 async def get_theme_page(
     request: Request,
     conn: DbConn,
-    _: Viewer,
+    viewer: Viewer,
     theme_id: RowId,
     tz: Tz = None,
     week: Week = None,
@@ -159,7 +159,8 @@ async def get_theme_page(
     weeks = parse_weeks(tz, week)
     context = await _page_context(conn, weeks=weeks, source=None, week=week)
     only = parse_day(items_week, "items_week") if items_week else None
-    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, items_week=only))
+    pii = viewer.allows("pii")
+    context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, pii=pii, items_week=only))
     nav = "features" if context["theme"].scope == "feature" else "overview"
     return render(request, "theme.html", {**context, "nav": nav})
 
@@ -199,9 +200,9 @@ async def get_runs(request: Request, conn: DbConn, redis: RedisClient, _: Viewer
 
 
 @router.get("/items/{item_id}.json")
-async def get_item_json(item_id: RowId, conn: DbConn, _: Viewer) -> Item:
+async def get_item_json(item_id: RowId, conn: DbConn, viewer: Viewer) -> Item:
     """The item as GET /v1/items/{item_id} returns it, for the signed-in dashboard."""
-    item = await select_item(conn, item_id=item_id)
+    item = await select_item(conn, item_id=item_id, pii=viewer.allows("pii"))
     if item is None:
         raise NotFound(f"Item {item_id} does not exist.")
     return item

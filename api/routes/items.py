@@ -141,9 +141,10 @@ async def _store(conn: asyncpg.Connection, valid: list[ItemCreate], rejected: li
     return BulkResult(accepted=len(valid), created=created, updated=updated, rejected=rejected)
 
 
-@router.get("/{item_id}")
-async def get_item(item_id: RowId, conn: DbConn, _: ReadKey) -> Item:
-    item = await select_item(conn, item_id=item_id)
+@router.get("/{item_id:int}")
+async def get_item(item_id: RowId, conn: DbConn, key: ReadKey) -> Item:
+    """The item; e-mail addresses and phone numbers are masked unless the key has `pii`."""
+    item = await select_item(conn, item_id=item_id, pii=key.allows("pii"))
     if item is None:
         raise NotFound(f"Item {item_id} does not exist.")
     return item
@@ -153,7 +154,7 @@ async def get_item(item_id: RowId, conn: DbConn, _: ReadKey) -> Item:
 async def list_items(
     request: Request,
     conn: DbConn,
-    _: ReadKey,
+    key: ReadKey,
     source: str | None = None,
     kind: Kind | None = None,
     theme_id: Annotated[str | None, Query(pattern=r"^(none|\d{1,18})$")] = None,
@@ -168,6 +169,8 @@ async def list_items(
 
     With `Accept: text/csv`: every matching item as one streamed CSV (no pagination), one row per
     item with its theme, intent, status, times and reopen count (docs/metrics.md).
+
+    E-mail addresses and phone numbers in the text are masked unless the key has `pii`.
     """
     filters = ItemFilter(
         source=source,
@@ -180,13 +183,13 @@ async def list_items(
         created_to=created_to,
     )
     if wants_csv(request):
-        return items_csv_response(conn, filters)
-    data = await select_items(conn, filters=filters, after_id=decode_after(cursor), limit=limit)
+        return items_csv_response(conn, filters, pii=key.allows("pii"))
+    data = await select_items(conn, filters=filters, after_id=decode_after(cursor), limit=limit, pii=key.allows("pii"))
     next_cursor = encode_after(data[-1].item_id) if len(data) == limit else None
     return ItemPage(data=data, next_cursor=next_cursor)
 
 
-@router.delete("/{item_id}", status_code=204, response_class=Response)
+@router.delete("/{item_id:int}", status_code=204, response_class=Response)
 async def delete_item_route(item_id: RowId, conn: DbConn, _: AdminKey) -> Response:
     """Erase the item, its text, status events and embeddings."""
     async with conn.transaction():

@@ -1,9 +1,10 @@
 """POST /v1/webhooks/{connection_id}: authenticate on the raw bytes, store durably, ack fast.
 
 receive (size capped by BodyLimitMiddleware) → look up the connection → verify the vendor's
-signature on the exact bytes → dedupe key → one transaction: INSERT delivery ... ON CONFLICT DO
-NOTHING + NOTIFY → COMMIT → 202 (new) or 200 (duplicate). Items are parsed later by the job
-(workers/deliveries.py), so the ack does not depend on Redis, workers or the item mapping.
+signature on the exact bytes → dedupe key → mask cards, IBANs and tokens → one transaction:
+INSERT delivery ... ON CONFLICT DO NOTHING + NOTIFY → COMMIT → 202 (new) or 200 (duplicate).
+Items are parsed later by the job (workers/deliveries.py), so the ack does not depend on Redis,
+workers or the item mapping.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 from api.deps import DbConn
 from api.errors import BadRequest, NotFound, ServiceUnavailable, Unauthorized, UnsupportedMediaType
 from api.secrets import SecretUnreadable, unseal
+from clustering.redact import mask_json_at_rest
 from connectors import dedupe_key, verify
 from connectors.payload import try_decode
 from db.queries.connections import select_connection_secrets
@@ -127,7 +129,9 @@ async def receive_webhook(connection_id: str, body: RawBody, conn: DbConn, reque
         connection_id=cid,
         dedupe_key=key,
         headers=stored_headers(request),
-        body=body,
+        # Cards, IBANs and tokens never reach the table (or a backup of it); the signature was
+        # checked on the bytes as sent, and the dedupe key was taken from them above.
+        body=mask_json_at_rest(body),
         failed_error=str(refusal.detail) if refusal else None,
     )
     if refusal is not None:

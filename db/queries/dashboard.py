@@ -17,6 +17,8 @@ from typing import Literal
 
 import asyncpg
 
+from clustering.redact import mask_contacts
+from db.queries.item_reads import mask_contacts_of
 from db.queries.metrics import (
     IS_HIDDEN,
     PERCENTILES,
@@ -139,8 +141,8 @@ _BRIEF = """i.item_id, i.source, i.external_id, i.kind, i.title,
     left(coalesce(i.clean_text, i.body), 240) AS snippet, i.url, i.created_at, i.status, i.intent, i.votes"""
 
 
-def _to_brief(row: asyncpg.Record) -> ItemBrief:
-    data = dict(row)
+def _to_brief(row: asyncpg.Record, *, pii: bool) -> ItemBrief:
+    data = dict(row) if pii else mask_contacts_of(dict(row) | {"snippet": mask_contacts(row["snippet"])})
     title, snippet = data["title"], data["snippet"]
     # Prepared text starts with the title; shown under the title it would say it twice.
     if title and snippet.startswith(title):
@@ -148,14 +150,14 @@ def _to_brief(row: asyncpg.Record) -> ItemBrief:
     return ItemBrief(**data)
 
 
-async def select_item_briefs(conn: asyncpg.Connection, *, item_ids: Sequence[int]) -> list[ItemBrief]:
+async def select_item_briefs(conn: asyncpg.Connection, *, item_ids: Sequence[int], pii: bool) -> list[ItemBrief]:
     """The items in the order given (representative items are ordered by the clustering)."""
     rows = await conn.fetch(
         f"SELECT {_BRIEF} FROM unnest($1::bigint[]) WITH ORDINALITY AS o(item_id, n)"
         " JOIN item i USING (item_id) WHERE i.deleted_at IS NULL ORDER BY o.n",
         list(item_ids),
     )
-    return [_to_brief(r) for r in rows]
+    return [_to_brief(r, pii=pii) for r in rows]
 
 
 async def select_theme_items(
@@ -165,6 +167,7 @@ async def select_theme_items(
     column: ThemeColumn,
     before: tuple[datetime, int] | None,
     limit: int,
+    pii: bool,
     within: tuple[datetime, datetime] | None = None,
 ) -> list[ItemBrief]:
     """A theme's items newest first, keyset-paginated on (created_at, item_id); only those created
@@ -178,7 +181,7 @@ async def select_theme_items(
         " ORDER BY i.created_at DESC, i.item_id DESC LIMIT $4",
         theme_id, before_at, before_id, limit, start_at, end_at,
     )  # fmt: skip
-    return [_to_brief(r) for r in rows]
+    return [_to_brief(r, pii=pii) for r in rows]
 
 
 # --- feature requests -----------------------------------------------------------------------

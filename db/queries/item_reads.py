@@ -1,4 +1,9 @@
-"""Item reads: one item, and the filtered, keyset-paginated list (also the CSV export's filters)."""
+"""Item reads: one item, and the filtered, keyset-paginated list (also the CSV export's filters).
+
+Every read takes `pii`: whether the key may see e-mail addresses and phone numbers. Without it the
+item's text comes back through `mask_contacts` (spec/api.md, "Additions of 2026-12"); card
+numbers, IBANs and tokens were masked before the item was stored and are not here to unmask.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from clustering.redact import mask_contacts
 from schemas.items import Item, StatusEvent
 
 _ITEM_COLUMNS = """
@@ -38,15 +44,33 @@ async def _events_for(conn: asyncpg.Connection, item_ids: list[int]) -> dict[int
     return events
 
 
-def _to_items(rows: list[asyncpg.Record], events: dict[int, list[StatusEvent]]) -> list[Item]:
-    return [Item(**dict(r), status_events=events.get(r["item_id"], [])) for r in rows]
+# The free-text fields a person may have written an address or a number into.
+_TEXT_FIELDS = ("title", "body", "url", "requester_id")
 
 
-async def select_item(conn: asyncpg.Connection, *, item_id: int) -> Item | None:
+def mask_contacts_of(data: dict[str, Any]) -> dict[str, Any]:
+    """An item's fields as a key without `pii` sees them (every place that serves item text)."""
+    for name in _TEXT_FIELDS:
+        if isinstance(data.get(name), str):
+            data[name] = mask_contacts(data[name])
+    if data.get("tags"):
+        data["tags"] = [mask_contacts(t) for t in data["tags"]]
+    return data
+
+
+def _to_items(rows: list[asyncpg.Record], events: dict[int, list[StatusEvent]], *, pii: bool) -> list[Item]:
+    items = []
+    for r in rows:
+        data = dict(r) if pii else mask_contacts_of(dict(r))
+        items.append(Item(**data, status_events=events.get(r["item_id"], [])))
+    return items
+
+
+async def select_item(conn: asyncpg.Connection, *, item_id: int, pii: bool) -> Item | None:
     row = await conn.fetchrow(f"SELECT {_ITEM_COLUMNS} FROM item WHERE item_id = $1 AND deleted_at IS NULL", item_id)
     if row is None:
         return None
-    return _to_items([row], await _events_for(conn, [item_id]))[0]
+    return _to_items([row], await _events_for(conn, [item_id]), pii=pii)[0]
 
 
 @dataclass(frozen=True)
@@ -90,7 +114,9 @@ def filter_clauses(filters: ItemFilter, *, after_id: int, alias: str = "") -> tu
     return clauses, args
 
 
-async def select_items(conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int) -> list[Item]:
+async def select_items(
+    conn: asyncpg.Connection, *, filters: ItemFilter, after_id: int, limit: int, pii: bool
+) -> list[Item]:
     """Items in id order after `after_id` (keyset pagination), at most `limit`."""
     clauses, args = filter_clauses(filters, after_id=after_id)
     args.append(limit)
@@ -98,4 +124,4 @@ async def select_items(conn: asyncpg.Connection, *, filters: ItemFilter, after_i
         f"SELECT {_ITEM_COLUMNS} FROM item WHERE {' AND '.join(clauses)} ORDER BY item_id LIMIT ${len(args)}",
         *args,
     )
-    return _to_items(rows, await _events_for(conn, [r["item_id"] for r in rows]))
+    return _to_items(rows, await _events_for(conn, [r["item_id"] for r in rows]), pii=pii)
