@@ -161,6 +161,7 @@ def build_app(state: VendorState) -> Starlette:
         page = int(request.query_params.get("page", "1"))
         ticket = _fixture("freshdesk/api_v2_ticket.json")
         ticket.update(id=page, subject=f"Cannot log in {page}", updated_at=f"2026-01-0{page}T10:00:00Z")
+        ticket["description"] = f"<div>The login page spins forever ({page}).</div>"
         ticket["description_text"] = f"The login page spins forever ({page})."
         headers = {"link": f'<{base}/api/v2/tickets?page={page + 1}>; rel="next"'} if page == 1 else {}
         return JSONResponse([ticket], headers=headers)
