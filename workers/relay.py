@@ -29,6 +29,7 @@ from db.queries.work import (
     upsert_worker_heartbeat,
 )
 from schemas.settings import Settings
+from workers.alerts import schedule_alerts
 from workers.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
 from workers.schedule import schedule_clustering
 
@@ -107,6 +108,7 @@ async def run_relay(settings: Settings, stop: threading.Event, worker_name: str)
             if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
                 await upsert_worker_heartbeat(conn, worker_name=worker_name)
                 await schedule_clustering(conn, redis, settings)
+                await schedule_alerts(conn, redis, settings)
                 last_beat = time.monotonic()
             await relay_deliveries_once(conn, redis, settings)
             await relay_once(conn, redis, settings)
