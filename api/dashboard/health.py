@@ -14,6 +14,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from api.dashboard.charts import Chart, Series
+from db.queries.alerts import select_dead_letters
 from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.runs import select_runs
 from workers.queues import ALL_QUEUES
@@ -64,6 +65,7 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
     failures = await select_job_failures(conn, limit=FAILURES_SHOWN)
     workers = await select_worker_heartbeats(conn)
     connections = await select_connection_health(conn)
+    dead_letters = await select_dead_letters(conn)
     queues, queue_error = await _queues(redis)
     charted = [r for r in reversed(runs) if r.started_at and r.finished_at]
     durations = Chart(
@@ -89,6 +91,7 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
         "workers_alive": sum(1 for w in workers if w.age_s <= WORKER_ALIVE_S),
         "worker_alive_s": WORKER_ALIVE_S,
         "connections": connections,
+        "dead_letters": dead_letters,
         "queues": queues,
         "queue_error": queue_error,
     }

@@ -253,6 +253,8 @@ async def select_detection_due(conn: asyncpg.Connection, *, every_s: int) -> str
 
 
 async def insert_detection(conn: asyncpg.Connection, *, trigger: str) -> int:
+    """Record a new run (and forget runs older than a week: one starts every 30 s)."""
+    await conn.execute("DELETE FROM alert_detection WHERE started_at < now() - interval '7 days'")
     detection_id: int = await conn.fetchval(
         "INSERT INTO alert_detection (trigger) VALUES ($1) RETURNING alert_detection_id", trigger
     )
