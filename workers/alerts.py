@@ -55,7 +55,6 @@ BASELINE = timedelta(weeks=8)
 MAX_ATTEMPTS = 1 + len(RETRY_INTERVALS)
 LOST_AFTER_S = 600  # longer than every retry interval together: a pending job older than this was lost
 EXAMPLES = 5
-THRESHOLDS = Thresholds(p_value=1e-4)  # the bench's choice: see bench/RESULTS.md, issue 18
 
 
 class DeliveryFailed(Exception):
@@ -122,7 +121,7 @@ def _series(counts: Sequence[DayCount], day0: date, today: int) -> tuple[list[Se
     return leaves + parents, scopes
 
 
-async def run_detection(conn: asyncpg.Connection, *, now: datetime, th: Thresholds = THRESHOLDS) -> Detected:
+async def run_detection(conn: asyncpg.Connection, *, now: datetime, th: Thresholds) -> Detected:
     """Detect as of `now`, record incidents and their deliveries in one transaction."""
     today = now.astimezone(UTC).date()
     day0 = today - timedelta(days=HISTORY_DAYS - 1)
@@ -221,7 +220,7 @@ async def detect_incidents(detection_id: int) -> int:
     conn = await connect(settings)
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     try:
-        found = await run_detection(conn, now=datetime.now(UTC))
+        found = await run_detection(conn, now=datetime.now(UTC), th=Thresholds(p_value=settings.alerts_p_value))
         await finish_detection(conn, detection_id=detection_id, opened=len(found.opened), updated=len(found.updated))
         try:
             await enqueue_due_deliveries(conn, redis, settings)

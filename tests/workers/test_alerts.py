@@ -18,6 +18,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from standardwebhooks import Webhook
 
+from clustering.incidents import Thresholds
 from db.sealing import destination_owner, seal_secret
 from embedded.stores import free_port
 from schemas.alerts import QuietHours, Rule
@@ -36,6 +37,7 @@ from workers.alerts import (
 from workers.queues import DELIVERIES_QUEUE, RETRY_INTERVALS
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
+TH = Thresholds(p_value=Settings.model_fields["alerts_p_value"].default)
 
 
 class Mailbox:
@@ -153,7 +155,7 @@ async def incident_at(db: asyncpg.Connection, level: str) -> int:
 
 async def test_a_surge_makes_one_incident_per_level_with_its_segment_and_examples(db: asyncpg.Connection) -> None:
     parent, refunds = await surge(db)
-    found = await run_detection(db, now=NOW)
+    found = await run_detection(db, now=NOW, th=TH)
     assert len(found.opened) == 2 and found.updated == []
     rows = await db.fetch("SELECT * FROM incident ORDER BY level")
     assert [(r["kind"], r["theme_id"], r["level"]) for r in rows] == [
@@ -170,8 +172,8 @@ async def test_a_surge_makes_one_incident_per_level_with_its_segment_and_example
 
     # Later items of the same event, and the next day's check: the same incidents, updated.
     await add_items(db, refunds, range(0, 1), 6, channel="chat", start=2)
-    again = await run_detection(db, now=NOW + timedelta(hours=2))
-    tomorrow = await run_detection(db, now=NOW + timedelta(days=1))
+    again = await run_detection(db, now=NOW + timedelta(hours=2), th=TH)
+    tomorrow = await run_detection(db, now=NOW + timedelta(days=1), th=TH)
     assert again.opened == [] and tomorrow.opened == [] and sorted(again.updated) == sorted(found.opened)
     assert await db.fetchval("SELECT count(*) FROM incident") == 2
     assert await db.fetchval("SELECT observed FROM incident WHERE level = 'leaf'") > leaf["observed"]
@@ -184,7 +186,7 @@ async def test_a_steady_theme_and_a_new_one(db: asyncpg.Connection) -> None:
         "INSERT INTO theme (label, first_seen_at) VALUES ('new', $1) RETURNING theme_id", NOW - timedelta(days=3)
     )
     await add_items(db, young, range(0, 3), 2)
-    found = await run_detection(db, now=NOW)
+    found = await run_detection(db, now=NOW, th=TH)
     rows = await db.fetch("SELECT kind, theme_id, granularity, observed FROM incident")
     assert [tuple(r) for r in rows] == [("emerging", young, "new", 6)]
     assert len(found.opened) == 1
@@ -198,7 +200,7 @@ async def test_feature_request_themes_surge(db: asyncpg.Connection) -> None:
     await add_items(db, feature, range(0, 63), 2)
     await add_items(db, feature, range(0, 2), 10, start=1)
     await db.execute("UPDATE item SET feature_theme_id = theme_id, theme_id = NULL")
-    await run_detection(db, now=NOW)
+    await run_detection(db, now=NOW, th=TH)
     assert [tuple(r) for r in await db.fetch("SELECT kind, theme_id FROM incident")] == [("feature_surge", feature)]
 
 
@@ -214,7 +216,7 @@ async def test_incident_reaches_slack_teams_webhook_and_email_once_each(
     }
     await add_rule(db, list(dests.values()), level="leaf")
     _, refunds = await surge(db)
-    await run_detection(db, now=NOW)
+    await run_detection(db, now=NOW, th=TH)
     incident_id = await incident_at(db, "leaf")
     for dest_id in dests.values():
         assert await attempt_delivery(db, alert_settings, incident_id=incident_id, destination_id=dest_id) == "sent"
@@ -256,7 +258,7 @@ async def test_an_unreachable_destination_is_retried_then_dead_lettered_and_hold
     good = await add_destination(db, "slack", url=receivers["slack"].url())
     await add_rule(db, [bad, good], level="leaf")
     await surge(db)
-    await run_detection(db, now=NOW)
+    await run_detection(db, now=NOW, th=TH)
     incident_id = await incident_at(db, "leaf")
 
     assert await attempt_delivery(db, alert_settings, incident_id=incident_id, destination_id=good) == "sent"
@@ -283,7 +285,7 @@ async def test_deliveries_are_enqueued_once_with_retries_and_backoff(
     dest = await add_destination(db, "slack", url=receivers["slack"].url())
     await add_rule(db, [dest], level="parent")
     await surge(db)
-    await run_detection(db, now=NOW)
+    await run_detection(db, now=NOW, th=TH)
     incident_id = await incident_at(db, "parent")
     redis = Redis.from_url(alert_settings.redis_url)
     try:
@@ -305,7 +307,7 @@ async def test_quiet_hours_hold_a_message_until_they_end(
     quiet = QuietHours.model_validate(around_now)
     await add_rule(db, [dest], level="leaf", quiet_hours=quiet.model_dump_json())
     await surge(db, at=now)
-    await run_detection(db, now=now)
+    await run_detection(db, now=now, th=TH)
     incident_id = await incident_at(db, "leaf")
     not_before = await db.fetchval("SELECT not_before FROM incident_delivery")
     assert not_before > datetime.now(UTC)
@@ -411,7 +413,7 @@ def test_the_worker_runs_detection_then_delivery(
 
 async def test_api_shows_incidents_from_detection(db: asyncpg.Connection, alert_settings: Settings) -> None:
     await surge(db)
-    await run_detection(db, now=NOW)
+    await run_detection(db, now=NOW, th=TH)
     async with running_app(alert_settings) as (client, _):
         r = await client.get("/v1/incidents", headers=auth())
     assert isinstance(r, httpx.Response) and r.status_code == 200
