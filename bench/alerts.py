@@ -22,6 +22,7 @@ import csv
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -255,18 +256,130 @@ def quality(seeds: int, th: Thresholds, scale: int) -> None:
     print(f"unmatched leaf incidents in planted runs: {false_planted}")
 
 
+LATENCY_THEMES = ("card_arrival", "exchange_rate", "pin_blocked", "lost_or_stolen_card", "top_up_failed")
+
+
+def latency(trials: int) -> None:
+    """Ingest -> the message leaving: a real API and worker (relay, detection, delivery), a real
+    receiver on 127.0.0.1. Each trial: a theme with 9 weeks of steady history (3 a day, written
+    to Postgres with their theme), then 40 new tickets about it posted through the API; the worker
+    embeds them, assigns them to the theme by its centroid, the schedule runs detection and the
+    delivery job posts to the receiver."""
+    import asyncio
+    import time as clock
+
+    from bench.common import ADMIN_KEY, service, stores
+    from clustering.embed import build_embedder
+    from clustering.text import prepare_text
+    from schemas.settings import Settings
+    from tests.outbound.loopback import Receiver
+
+    themes = load_labels()
+    receiver = Receiver().start()
+    arrivals: list[float] = []
+    original = receiver.received
+
+    class Timed(list):  # type: ignore[type-arg]
+        def append(self, item: object) -> None:
+            arrivals.append(clock.time())
+            super().append(item)
+
+    receiver.received = Timed(original)
+    settings = Settings()
+    embedder = build_embedder(settings.embedder, settings.model_cache_dir)
+    extra = {
+        "OUTBOUND_ALLOWED_HOSTS": '["127.0.0.1"]',
+        "SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
+        "ALERTS_DETECT_EVERY_S": str(settings.alerts_detect_every_s),
+        "CLUSTER_EVERY_NEW_ITEMS": "10000000",  # no reclustering mid-bench: the themes are planted
+    }
+    with stores() as (db_url, redis_url), service(db_url, redis_url, workers=1, extra_env=extra) as svc:
+        import asyncpg
+        import httpx
+
+        async def run() -> None:
+            conn = await asyncpg.connect(db_url)
+            admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+            async with httpx.AsyncClient(base_url=svc.base_url, timeout=30) as http:
+                dest = (
+                    await http.post(
+                        "/v1/alerts/destinations",
+                        json={"kind": "slack", "name": "bench", "url": receiver.url("/slack")},
+                        headers=admin,
+                    )
+                ).json()["destination_id"]
+                r = await http.post(
+                    "/v1/alerts/rules", json={"name": "all", "on": ["spike"], "destination_ids": [dest]}, headers=admin
+                )
+                assert r.status_code == 201, r.text
+                deadline = clock.monotonic() + 300
+                while not await conn.fetchval("SELECT count(*) FROM worker_heartbeat"):
+                    assert clock.monotonic() < deadline, "no worker"
+                    await asyncio.sleep(1)
+                results = []
+                for trial in range(trials):
+                    label = LATENCY_THEMES[trial % len(LATENCY_THEMES)]
+                    texts = themes["b77:" + label][1]
+                    history, fresh = texts[:-40], texts[-40:]
+                    vectors = embedder.embed([prepare_text(None, t) for t in history])
+                    centroid = vectors.mean(axis=0)
+                    centroid /= np.linalg.norm(centroid)
+                    theme_id = await conn.fetchval(
+                        "INSERT INTO theme (label, status, size, centroid, first_seen_at)"
+                        " VALUES ($1, 'active', 186, $2, now() - interval '70 days') RETURNING theme_id",
+                        label, centroid.astype("<f4").tobytes(),
+                    )  # fmt: skip
+                    await conn.executemany(
+                        "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash, theme_id,"
+                        " pending, processed_at) VALUES ('hist', $1, 'ticket', $2, now() - $3::interval,"
+                        " '\\x00', $4, false, now())",
+                        [(f"{label}-{d}-{n}", history[n], timedelta(days=d, hours=n + 1), theme_id)
+                         for d in range(1, 63) for n in range(3)],
+                    )  # fmt: skip
+                    burst = [
+                        {"source": "bench", "external_id": f"{label}-burst-{n}", "kind": "ticket",
+                         "body": fresh[n], "created_at": datetime.now(UTC).isoformat(), "channel": "chat"}
+                        for n in range(40)
+                    ]  # fmt: skip
+                    before = len(arrivals)
+                    started = clock.time()
+                    resp = await http.post("/v1/items/bulk", json=burst, headers=admin)
+                    assert resp.status_code == 202, resp.text
+                    deadline = clock.monotonic() + 300
+                    while len(arrivals) == before:
+                        assert clock.monotonic() < deadline, "no message within 300 s"
+                        await asyncio.sleep(0.2)
+                    left = arrivals[before] - started
+                    processed = await conn.fetchval(
+                        "SELECT extract(epoch FROM max(processed_at)) FROM item WHERE source = 'bench'"
+                    )
+                    assigned = await conn.fetchval(
+                        "SELECT count(*) FROM item WHERE source = 'bench' AND theme_id = $1", theme_id
+                    )
+                    results.append(left)
+                    print(
+                        f"trial {trial + 1} ({label}): ingest -> message {left:.1f} s"
+                        f" (items processed after {float(processed) - started:.1f} s, {assigned}/40 in the theme)"
+                    )
+                    await asyncio.sleep(5)
+                print(f"ingest -> message leaving: max {max(results):.1f} s over {len(results)} trials")
+            await conn.close()
+
+        asyncio.run(run())
+    receiver.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--p-value", type=float, default=Thresholds().p_value)
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
     quality(args.seeds, Thresholds(p_value=args.p_value), args.scale)
     if args.latency:
-        from bench.alerts_latency import latency
-
-        latency()
+        latency(args.trials)
 
 
 if __name__ == "__main__":
