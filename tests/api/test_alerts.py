@@ -161,15 +161,24 @@ async def test_destination_target_must_fit_its_kind(client: httpx.AsyncClient, b
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
 
 
-async def test_test_message_to_a_name_that_resolves_privately_is_refused_without_a_socket(
+async def test_a_name_that_resolves_privately_is_refused_at_creation_and_at_send_without_a_socket(
     client: httpx.AsyncClient, net: LoopbackNet
 ) -> None:
-    net.answer("hooks.example.com", ["10.0.0.7"])
+    net.answer("intranet.example.com", ["10.1.1.1"])
+    r = await client.post(
+        "/v1/alerts/destinations",
+        json={"kind": "slack", "name": "s", "url": "https://intranet.example.com/x"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and "resolves to 10.1.1.1, a private address" in r.json()["detail"][0]["msg"]
+    # a name that did not resolve at creation (or resolved publicly, then rebound) is checked at send
     r = await client.post(
         "/v1/alerts/destinations",
         json={"kind": "slack", "name": "s", "url": "https://hooks.example.com/services/x"},
         headers=ADMIN,
     )
+    assert r.status_code == 201
+    net.answer("hooks.example.com", ["10.0.0.7"])
     result = await client.post(f"/v1/alerts/destinations/{r.json()['destination_id']}/test", headers=ADMIN)
     assert result.json()["status"] == "failed"
     assert "10.0.0.7, a private address" in result.json()["error"]
