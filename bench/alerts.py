@@ -84,22 +84,31 @@ def load_labels() -> dict[str, tuple[str, list[str]]]:
     return themes
 
 
-def draw_segments(rng: np.random.Generator, mix: dict[str, np.ndarray], source: str) -> dict[str, list[str]]:
-    return {
-        "source": [source],
-        "channel": [CHANNELS[rng.choice(5, p=mix["channel"])]],
-        "product": [PRODUCTS[rng.choice(5, p=mix["product"])]],
-        "priority": [PRIORITIES[rng.choice(4, p=[0.3, 0.5, 0.15, 0.05])]],
-        "language": [LANGUAGES[rng.choice(4, p=[0.7, 0.1, 0.1, 0.1])]],
-        "tag": [],
-    }
+def draw_segments(
+    rng: np.random.Generator, mix: dict[str, np.ndarray], source: str, n: int
+) -> list[dict[str, list[str]]]:
+    channel = rng.choice(5, size=n, p=mix["channel"])
+    product = rng.choice(5, size=n, p=mix["product"])
+    priority = rng.choice(4, size=n, p=[0.3, 0.5, 0.15, 0.05])
+    language = rng.choice(4, size=n, p=[0.7, 0.1, 0.1, 0.1])
+    return [
+        {
+            "source": [source],
+            "channel": [CHANNELS[channel[k]]],
+            "product": [PRODUCTS[product[k]]],
+            "priority": [PRIORITIES[priority[k]]],
+            "language": [LANGUAGES[language[k]]],
+            "tag": [],
+        }
+        for k in range(n)
+    ]
 
 
-def random_day(rng: np.random.Generator, lo: int, hi: int) -> int:
-    """A day in [lo, hi) with weekends (days 5, 6 mod 7; day 0 is a Monday) at half weight."""
+def random_days(rng: np.random.Generator, lo: int, hi: int, n: int) -> list[int]:
+    """Days in [lo, hi) with weekends (days 5, 6 mod 7; day 0 is a Monday) at half weight."""
     days = np.arange(lo, hi)
     weight = np.where(days % 7 >= 5, 0.5, 1.0)
-    return int(rng.choice(days, p=weight / weight.sum()))
+    return rng.choice(days, size=n, p=weight / weight.sum()).tolist()
 
 
 def build(
@@ -115,41 +124,44 @@ def build(
         }
         for t in names
     }
+
+    def source(t: str) -> str:
+        return "zendesk" if t.startswith("b77") else "intercom"
+
     tl = Timeline()
     for t in names:
         if t in held_out:
             continue
-        source = "zendesk" if t.startswith("b77") else "intercom"
-        for _ in range(len(themes[t][1]) * scale):
-            tl.items.append(Item(random_day(rng, 0, DAYS), t, draw_segments(rng, mixes[t], source)))
+        n = len(themes[t][1]) * scale
+        for day, segs in zip(random_days(rng, 0, DAYS, n), draw_segments(rng, mixes[t], source(t), n), strict=True):
+            tl.items.append(Item(day, t, segs))
     if plant:
         live = [t for t in names if t not in held_out]
         chosen = rng.choice(live, size=2 * (n_plants // 3), replace=False).tolist()
         for n, t in enumerate(chosen):
             start = int(rng.integers(FIRST_CHECKED_DAY + 7, DAYS - 3))
             rate = len(themes[t][1]) * scale / DAYS
-            extra = rng.poisson(2 * rate * 3)
-            source = "zendesk" if t.startswith("b77") else "intercom"
+            extra = int(rng.poisson(2 * rate * 3))
+            segs = draw_segments(rng, mixes[t], source(t), extra)
             if n % 2 == 0:
                 tl.planted.append(Planted("triple", t, start))
-                for _ in range(extra):
-                    tl.items.append(Item(start + int(rng.integers(3)), t, draw_segments(rng, mixes[t], source)))
             else:
                 fld = "channel" if n % 4 == 1 else "product"
                 values = CHANNELS if fld == "channel" else PRODUCTS
                 rare = values[int(np.argmin(mixes[t][fld]))]
                 tl.planted.append(Planted("segment", t, start, (fld, rare)))
-                for _ in range(extra):
-                    segs = draw_segments(rng, mixes[t], source)
-                    segs[fld] = [rare]
-                    tl.items.append(Item(start + int(rng.integers(3)), t, segs))
+                for seg in segs:
+                    seg[fld] = [rare]
+            for seg in segs:
+                tl.items.append(Item(start + int(rng.integers(3)), t, seg))
         for t in sorted(held_out):
             start = int(rng.integers(FIRST_CHECKED_DAY + 7, DAYS - 14))
             tl.planted.append(Planted("new", t, start))
-            source = "zendesk" if t.startswith("b77") else "intercom"
-            rate = len(themes[t][1]) * scale / DAYS
-            for _ in range(int(rate * (DAYS - start))):
-                tl.items.append(Item(random_day(rng, start, DAYS), t, draw_segments(rng, mixes[t], source)))
+            n = int(len(themes[t][1]) * scale / DAYS * (DAYS - start))
+            for day, seg in zip(
+                random_days(rng, start, DAYS, n), draw_segments(rng, mixes[t], source(t), n), strict=True
+            ):
+                tl.items.append(Item(day, t, seg))
     return tl, {t: themes[t][0] for t in names}
 
 
@@ -167,14 +179,19 @@ def replay(tl: Timeline, parents: dict[str, str], th: Thresholds) -> tuple[list[
     parent_names = sorted({parents[t] for t in leaf_names})
     ids = {name: n + 1 for n, name in enumerate(leaf_names + parent_names)}
     names = {v: k for k, v in ids.items()}
+    row = {t: n for n, t in enumerate(leaf_names)}
     counts = np.zeros((len(leaf_names), DAYS), dtype=np.int64)
-    first = {}
-    by_theme: dict[str, list[Item]] = {}
+    first: dict[str, int] = {}
+    by_day: dict[str, list[list[dict[str, list[str]]]]] = {t: [[] for _ in range(DAYS)] for t in ids}
     for it in tl.items:
-        counts[leaf_names.index(it.theme), it.day] += 1
+        counts[row[it.theme], it.day] += 1
         first[it.theme] = min(first.get(it.theme, DAYS), it.day)
-        by_theme.setdefault(it.theme, []).append(it)
-        by_theme.setdefault(parents[it.theme], []).append(it)
+        by_day[it.theme][it.day].append(it.segments)
+        by_day[parents[it.theme]][it.day].append(it.segments)
+
+    def segments_between(theme: str, lo: int, hi: int) -> list[dict[str, list[str]]]:
+        return [s for d in range(max(lo, 0), min(hi, DAYS)) for s in by_day[theme][d]]
+
     parent_of = {ids[t]: ids[parents[t]] for t in leaf_names}
     recorded: list[Recorded] = []
     for day in range(FIRST_CHECKED_DAY, DAYS):
@@ -189,8 +206,11 @@ def replay(tl: Timeline, parents: dict[str, str], th: Thresholds) -> tuple[list[
         for d in merge(events, known):
             e = d.event
             theme = names[e.theme_id]
-            window = [i.segments for i in by_theme[theme] if e.start_day <= i.day <= e.end_day]
-            base = [i.segments for i in by_theme[theme] if e.start_day - 56 <= i.day < e.start_day]
+            start = (
+                e.start_day if d.incident_id is None else min(e.start_day, recorded[d.incident_id - 1].event.start_day)
+            )
+            window = segments_between(theme, start, e.end_day + 1)
+            base = segments_between(theme, start - 56, start)
             segs = [(s.field, s.value) for s in over_represented(window, base)]
             if d.incident_id is None:
                 recorded.append(Recorded(len(recorded) + 1, e, theme, segs))
