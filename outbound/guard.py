@@ -245,7 +245,10 @@ class Outbound:
             opened.append(connector(address, target.port, timeout))
             return opened[-1]
 
+        expired = threading.Event()
+
         def cut() -> None:
+            expired.set()
             for sock in opened:
                 try:
                     sock.shutdown(socket.SHUT_RDWR)
@@ -260,7 +263,7 @@ class Outbound:
             conn.request("POST", target.path, body=body, headers={"Content-Length": str(len(body)), **headers})
             resp = conn.getresponse()
             data = resp.read(self.max_response_bytes + 1)
-            if not timer.is_alive():  # cut mid-body: what was read is not the answer
+            if expired.is_set():  # cut mid-body: what was read is not the answer
                 raise OutboundError(f"no complete answer within {self.deadline_s:g} s")
             return Response(
                 status=resp.status,
@@ -268,11 +271,11 @@ class Outbound:
                 is_truncated=len(data) > self.max_response_bytes,
             )
         except ConnectionError:
-            if not timer.is_alive():
+            if expired.is_set():
                 raise OutboundError(f"no complete answer within {self.deadline_s:g} s") from None
             raise
         except (OSError, http.client.HTTPException) as exc:
-            if not timer.is_alive():
+            if expired.is_set():
                 raise OutboundError(f"no complete answer within {self.deadline_s:g} s") from None
             raise OutboundError(f"{type(exc).__name__}: {exc}") from None
         finally:

@@ -3,41 +3,23 @@ receivers on 127.0.0.1 (HTTP, and SMTP with aiosmtpd)."""
 
 from __future__ import annotations
 
-import email
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
 
-from embedded.stores import free_port
 from schemas.settings import Settings
 from tests.conftest import auth, running_app
-from tests.outbound.loopback import LoopbackNet, Receiver
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
+from tests.outbound.loopback import LoopbackNet, Mailbox, Receiver, smtp_server
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

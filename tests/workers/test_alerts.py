@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import email
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
@@ -13,18 +12,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from redis import Redis
 from rq import Queue, SimpleWorker
 from standardwebhooks import Webhook
 
 from clustering.incidents import Thresholds
 from db.sealing import destination_owner, seal_secret
-from embedded.stores import free_port
 from schemas.alerts import QuietHours, Rule
 from schemas.settings import Settings, get_settings
 from tests.conftest import SECRET_KEY, auth, running_app
-from tests.outbound.loopback import Receiver
+from tests.outbound.loopback import Mailbox, Receiver, smtp_server
 from workers.alerts import (
     MAX_ATTEMPTS,
     attempt_delivery,
@@ -40,24 +37,10 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
 TH = Thresholds(p_value=Settings.model_fields["alerts_p_value"].default)
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
