@@ -23,6 +23,7 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import (
     alerts,
+    alerts_page,
     clustering,
     connections,
     dashboard,
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     for module in (
         health, items, keys, themes, clustering, requesters, connections, webhooks, reports, alerts, incidents,
-        dashboard,
+        dashboard, alerts_page,
     ):  # fmt: skip
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.

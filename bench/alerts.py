@@ -22,6 +22,7 @@ import csv
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -83,22 +84,31 @@ def load_labels() -> dict[str, tuple[str, list[str]]]:
     return themes
 
 
-def draw_segments(rng: np.random.Generator, mix: dict[str, np.ndarray], source: str) -> dict[str, list[str]]:
-    return {
-        "source": [source],
-        "channel": [CHANNELS[rng.choice(5, p=mix["channel"])]],
-        "product": [PRODUCTS[rng.choice(5, p=mix["product"])]],
-        "priority": [PRIORITIES[rng.choice(4, p=[0.3, 0.5, 0.15, 0.05])]],
-        "language": [LANGUAGES[rng.choice(4, p=[0.7, 0.1, 0.1, 0.1])]],
-        "tag": [],
-    }
+def draw_segments(
+    rng: np.random.Generator, mix: dict[str, np.ndarray], source: str, n: int
+) -> list[dict[str, list[str]]]:
+    channel = rng.choice(5, size=n, p=mix["channel"])
+    product = rng.choice(5, size=n, p=mix["product"])
+    priority = rng.choice(4, size=n, p=[0.3, 0.5, 0.15, 0.05])
+    language = rng.choice(4, size=n, p=[0.7, 0.1, 0.1, 0.1])
+    return [
+        {
+            "source": [source],
+            "channel": [CHANNELS[channel[k]]],
+            "product": [PRODUCTS[product[k]]],
+            "priority": [PRIORITIES[priority[k]]],
+            "language": [LANGUAGES[language[k]]],
+            "tag": [],
+        }
+        for k in range(n)
+    ]
 
 
-def random_day(rng: np.random.Generator, lo: int, hi: int) -> int:
-    """A day in [lo, hi) with weekends (days 5, 6 mod 7; day 0 is a Monday) at half weight."""
+def random_days(rng: np.random.Generator, lo: int, hi: int, n: int) -> list[int]:
+    """Days in [lo, hi) with weekends (days 5, 6 mod 7; day 0 is a Monday) at half weight."""
     days = np.arange(lo, hi)
     weight = np.where(days % 7 >= 5, 0.5, 1.0)
-    return int(rng.choice(days, p=weight / weight.sum()))
+    return rng.choice(days, size=n, p=weight / weight.sum()).tolist()
 
 
 def build(
@@ -114,41 +124,44 @@ def build(
         }
         for t in names
     }
+
+    def source(t: str) -> str:
+        return "zendesk" if t.startswith("b77") else "intercom"
+
     tl = Timeline()
     for t in names:
         if t in held_out:
             continue
-        source = "zendesk" if t.startswith("b77") else "intercom"
-        for _ in range(len(themes[t][1]) * scale):
-            tl.items.append(Item(random_day(rng, 0, DAYS), t, draw_segments(rng, mixes[t], source)))
+        n = len(themes[t][1]) * scale
+        for day, segs in zip(random_days(rng, 0, DAYS, n), draw_segments(rng, mixes[t], source(t), n), strict=True):
+            tl.items.append(Item(day, t, segs))
     if plant:
         live = [t for t in names if t not in held_out]
         chosen = rng.choice(live, size=2 * (n_plants // 3), replace=False).tolist()
         for n, t in enumerate(chosen):
             start = int(rng.integers(FIRST_CHECKED_DAY + 7, DAYS - 3))
             rate = len(themes[t][1]) * scale / DAYS
-            extra = rng.poisson(2 * rate * 3)
-            source = "zendesk" if t.startswith("b77") else "intercom"
+            extra = int(rng.poisson(2 * rate * 3))
+            segs = draw_segments(rng, mixes[t], source(t), extra)
             if n % 2 == 0:
                 tl.planted.append(Planted("triple", t, start))
-                for _ in range(extra):
-                    tl.items.append(Item(start + int(rng.integers(3)), t, draw_segments(rng, mixes[t], source)))
             else:
                 fld = "channel" if n % 4 == 1 else "product"
                 values = CHANNELS if fld == "channel" else PRODUCTS
                 rare = values[int(np.argmin(mixes[t][fld]))]
                 tl.planted.append(Planted("segment", t, start, (fld, rare)))
-                for _ in range(extra):
-                    segs = draw_segments(rng, mixes[t], source)
-                    segs[fld] = [rare]
-                    tl.items.append(Item(start + int(rng.integers(3)), t, segs))
+                for seg in segs:
+                    seg[fld] = [rare]
+            for seg in segs:
+                tl.items.append(Item(start + int(rng.integers(3)), t, seg))
         for t in sorted(held_out):
             start = int(rng.integers(FIRST_CHECKED_DAY + 7, DAYS - 14))
             tl.planted.append(Planted("new", t, start))
-            source = "zendesk" if t.startswith("b77") else "intercom"
-            rate = len(themes[t][1]) * scale / DAYS
-            for _ in range(int(rate * (DAYS - start))):
-                tl.items.append(Item(random_day(rng, start, DAYS), t, draw_segments(rng, mixes[t], source)))
+            n = int(len(themes[t][1]) * scale / DAYS * (DAYS - start))
+            for day, seg in zip(
+                random_days(rng, start, DAYS, n), draw_segments(rng, mixes[t], source(t), n), strict=True
+            ):
+                tl.items.append(Item(day, t, seg))
     return tl, {t: themes[t][0] for t in names}
 
 
@@ -166,14 +179,19 @@ def replay(tl: Timeline, parents: dict[str, str], th: Thresholds) -> tuple[list[
     parent_names = sorted({parents[t] for t in leaf_names})
     ids = {name: n + 1 for n, name in enumerate(leaf_names + parent_names)}
     names = {v: k for k, v in ids.items()}
+    row = {t: n for n, t in enumerate(leaf_names)}
     counts = np.zeros((len(leaf_names), DAYS), dtype=np.int64)
-    first = {}
-    by_theme: dict[str, list[Item]] = {}
+    first: dict[str, int] = {}
+    by_day: dict[str, list[list[dict[str, list[str]]]]] = {t: [[] for _ in range(DAYS)] for t in ids}
     for it in tl.items:
-        counts[leaf_names.index(it.theme), it.day] += 1
+        counts[row[it.theme], it.day] += 1
         first[it.theme] = min(first.get(it.theme, DAYS), it.day)
-        by_theme.setdefault(it.theme, []).append(it)
-        by_theme.setdefault(parents[it.theme], []).append(it)
+        by_day[it.theme][it.day].append(it.segments)
+        by_day[parents[it.theme]][it.day].append(it.segments)
+
+    def segments_between(theme: str, lo: int, hi: int) -> list[dict[str, list[str]]]:
+        return [s for d in range(max(lo, 0), min(hi, DAYS)) for s in by_day[theme][d]]
+
     parent_of = {ids[t]: ids[parents[t]] for t in leaf_names}
     recorded: list[Recorded] = []
     for day in range(FIRST_CHECKED_DAY, DAYS):
@@ -188,8 +206,11 @@ def replay(tl: Timeline, parents: dict[str, str], th: Thresholds) -> tuple[list[
         for d in merge(events, known):
             e = d.event
             theme = names[e.theme_id]
-            window = [i.segments for i in by_theme[theme] if e.start_day <= i.day <= e.end_day]
-            base = [i.segments for i in by_theme[theme] if e.start_day - 56 <= i.day < e.start_day]
+            start = (
+                e.start_day if d.incident_id is None else min(e.start_day, recorded[d.incident_id - 1].event.start_day)
+            )
+            window = segments_between(theme, start, e.end_day + 1)
+            base = segments_between(theme, start - 56, start)
             segs = [(s.field, s.value) for s in over_represented(window, base)]
             if d.incident_id is None:
                 recorded.append(Recorded(len(recorded) + 1, e, theme, segs))
@@ -255,18 +276,130 @@ def quality(seeds: int, th: Thresholds, scale: int) -> None:
     print(f"unmatched leaf incidents in planted runs: {false_planted}")
 
 
+LATENCY_THEMES = ("card_arrival", "exchange_rate", "pin_blocked", "lost_or_stolen_card", "top_up_failed")
+
+
+def latency(trials: int) -> None:
+    """Ingest -> the message leaving: a real API and worker (relay, detection, delivery), a real
+    receiver on 127.0.0.1. Each trial: a theme with 9 weeks of steady history (3 a day, written
+    to Postgres with their theme), then 40 new tickets about it posted through the API; the worker
+    embeds them, assigns them to the theme by its centroid, the schedule runs detection and the
+    delivery job posts to the receiver."""
+    import asyncio
+    import time as clock
+
+    from bench.common import ADMIN_KEY, service, stores
+    from clustering.embed import build_embedder
+    from clustering.text import prepare_text
+    from schemas.settings import Settings
+    from tests.outbound.loopback import Receiver
+
+    themes = load_labels()
+    receiver = Receiver().start()
+    arrivals: list[float] = []
+    original = receiver.received
+
+    class Timed(list):  # type: ignore[type-arg]
+        def append(self, item: object) -> None:
+            arrivals.append(clock.time())
+            super().append(item)
+
+    receiver.received = Timed(original)
+    settings = Settings()
+    embedder = build_embedder(settings.embedder, settings.model_cache_dir)
+    extra = {
+        "OUTBOUND_ALLOWED_HOSTS": '["127.0.0.1"]',
+        "SECRET_KEY": "bench-secret-key-0123456789abcdef-0123456789",
+        "ALERTS_DETECT_EVERY_S": str(settings.alerts_detect_every_s),
+        "CLUSTER_EVERY_NEW_ITEMS": "10000000",  # no reclustering mid-bench: the themes are planted
+    }
+    with stores() as (db_url, redis_url), service(db_url, redis_url, workers=1, extra_env=extra) as svc:
+        import asyncpg
+        import httpx
+
+        async def run() -> None:
+            conn = await asyncpg.connect(db_url)
+            admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+            async with httpx.AsyncClient(base_url=svc.base_url, timeout=30) as http:
+                dest = (
+                    await http.post(
+                        "/v1/alerts/destinations",
+                        json={"kind": "slack", "name": "bench", "url": receiver.url("/slack")},
+                        headers=admin,
+                    )
+                ).json()["destination_id"]
+                r = await http.post(
+                    "/v1/alerts/rules", json={"name": "all", "on": ["spike"], "destination_ids": [dest]}, headers=admin
+                )
+                assert r.status_code == 201, r.text
+                deadline = clock.monotonic() + 300
+                while not await conn.fetchval("SELECT count(*) FROM worker_heartbeat"):
+                    assert clock.monotonic() < deadline, "no worker"
+                    await asyncio.sleep(1)
+                results = []
+                for trial in range(trials):
+                    label = LATENCY_THEMES[trial % len(LATENCY_THEMES)]
+                    texts = themes["b77:" + label][1]
+                    history, fresh = texts[:-40], texts[-40:]
+                    vectors = embedder.embed([prepare_text(None, t) for t in history])
+                    centroid = vectors.mean(axis=0)
+                    centroid /= np.linalg.norm(centroid)
+                    theme_id = await conn.fetchval(
+                        "INSERT INTO theme (label, status, size, centroid, first_seen_at)"
+                        " VALUES ($1, 'active', 186, $2, now() - interval '70 days') RETURNING theme_id",
+                        label, centroid.astype("<f4").tobytes(),
+                    )  # fmt: skip
+                    await conn.executemany(
+                        "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash, theme_id,"
+                        " pending, processed_at) VALUES ('hist', $1, 'ticket', $2, now() - $3::interval,"
+                        " '\\x00', $4, false, now())",
+                        [(f"{label}-{d}-{n}", history[n], timedelta(days=d, hours=n + 1), theme_id)
+                         for d in range(1, 63) for n in range(3)],
+                    )  # fmt: skip
+                    burst = [
+                        {"source": "bench", "external_id": f"{label}-burst-{n}", "kind": "ticket",
+                         "body": fresh[n], "created_at": datetime.now(UTC).isoformat(), "channel": "chat"}
+                        for n in range(40)
+                    ]  # fmt: skip
+                    before = len(arrivals)
+                    started = clock.time()
+                    resp = await http.post("/v1/items/bulk", json=burst, headers=admin)
+                    assert resp.status_code == 202, resp.text
+                    deadline = clock.monotonic() + 300
+                    while len(arrivals) == before:
+                        assert clock.monotonic() < deadline, "no message within 300 s"
+                        await asyncio.sleep(0.2)
+                    left = arrivals[before] - started
+                    processed = await conn.fetchval(
+                        "SELECT extract(epoch FROM max(processed_at)) FROM item WHERE source = 'bench'"
+                    )
+                    assigned = await conn.fetchval(
+                        "SELECT count(*) FROM item WHERE source = 'bench' AND theme_id = $1", theme_id
+                    )
+                    results.append(left)
+                    print(
+                        f"trial {trial + 1} ({label}): ingest -> message {left:.1f} s"
+                        f" (items processed after {float(processed) - started:.1f} s, {assigned}/40 in the theme)"
+                    )
+                    await asyncio.sleep(5)
+                print(f"ingest -> message leaving: max {max(results):.1f} s over {len(results)} trials")
+            await conn.close()
+
+        asyncio.run(run())
+    receiver.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--p-value", type=float, default=Thresholds().p_value)
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
     quality(args.seeds, Thresholds(p_value=args.p_value), args.scale)
     if args.latency:
-        from bench.alerts_latency import latency
-
-        latency()
+        latency(args.trials)
 
 
 if __name__ == "__main__":

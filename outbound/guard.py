@@ -6,8 +6,8 @@ checked against the refused ranges (loopback, private, link-local with the cloud
 CGNAT, multicast, IPv6 ULA and link-local, unspecified, reserved, and the IPv4-mapped, -compatible,
 6to4, NAT64 and Teredo forms that carry them), and the socket is opened to one of those checked
 addresses: the HTTP library never resolves the name again, so DNS rebinding has no window.
-Redirects are never followed. Every socket operation times out after 5 s and at most 64 KiB of a
-response is read.
+Redirects are never followed. Every socket operation times out after 5 s, the whole call after
+15 s, and at most 64 KiB of a response is read.
 
 The resolver and the connector are injected so tests can answer DNS themselves and refuse to open
 any socket outside loopback.
@@ -20,6 +20,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ Resolver = Callable[[str, int], list[str]]
 Connector = Callable[[str, int, float], socket.socket]
 
 TIMEOUT_S = 5.0
+DEADLINE_S = 15.0  # the whole call: a server dripping a byte every 4 s never trips TIMEOUT_S alone
 MAX_RESPONSE_BYTES = 64 * 1024
 
 _V4 = ipaddress.IPv4Network
@@ -197,6 +199,7 @@ class Outbound:
     resolver: Resolver | None = None
     connector: Connector | None = None
     timeout_s: float = TIMEOUT_S
+    deadline_s: float = DEADLINE_S
     max_response_bytes: int = MAX_RESPONSE_BYTES
 
     def checked_addresses(self, target: Target) -> list[str]:
@@ -236,19 +239,45 @@ class Outbound:
         # http.client opens its socket through this hook: the checked address, never the name.
         # (TLS still verifies the certificate against the host name.)
         connector = self.connector or open_socket
-        conn._create_connection = lambda _addr, timeout, _src=None: connector(address, target.port, timeout)  # type: ignore[attr-defined]
+        opened: list[socket.socket] = []
+
+        def create_connection(_addr: object, timeout: float, _src: object = None) -> socket.socket:
+            opened.append(connector(address, target.port, timeout))
+            return opened[-1]
+
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            for sock in opened:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        conn._create_connection = create_connection  # type: ignore[attr-defined]
+        timer = threading.Timer(self.deadline_s, cut)
+        timer.daemon = True
+        timer.start()
         try:
             conn.request("POST", target.path, body=body, headers={"Content-Length": str(len(body)), **headers})
             resp = conn.getresponse()
             data = resp.read(self.max_response_bytes + 1)
+            if expired.is_set():  # cut mid-body: what was read is not the answer
+                raise OutboundError(f"no complete answer within {self.deadline_s:g} s")
             return Response(
                 status=resp.status,
                 body=data[: self.max_response_bytes],
                 is_truncated=len(data) > self.max_response_bytes,
             )
         except ConnectionError:
+            if expired.is_set():
+                raise OutboundError(f"no complete answer within {self.deadline_s:g} s") from None
             raise
         except (OSError, http.client.HTTPException) as exc:
+            if expired.is_set():
+                raise OutboundError(f"no complete answer within {self.deadline_s:g} s") from None
             raise OutboundError(f"{type(exc).__name__}: {exc}") from None
         finally:
+            timer.cancel()
             conn.close()

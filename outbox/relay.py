@@ -31,6 +31,7 @@ from db.queries.work import (
 from outbox.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
 from outbox.schedule import schedule_clustering, schedule_reconciles
 from schemas.settings import Settings
+from workers.alerts import schedule_alerts
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ async def run_relay(settings: Settings, stop: threading.Event, worker_name: str)
                 await upsert_worker_heartbeat(conn, worker_name=worker_name)
                 await schedule_clustering(conn, redis, settings)
                 await schedule_reconciles(conn, redis, settings)
+                await schedule_alerts(conn, redis, settings)
                 last_beat = time.monotonic()
             await relay_deliveries_once(conn, redis, settings)
             await relay_once(conn, redis, settings)

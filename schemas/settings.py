@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     outbound_allowed_hosts: list[str] = []
     public_url: str = "http://127.0.0.1:8000"  # the dashboard's address, for links in messages
     alerts_detect_every_s: int = 30
+    # Poisson upper tail below which a window is a spike. metrics.md's report spike uses 0.01; an
+    # alert checks every theme daily and weekly at two levels, and 0.01 there means ~40 false
+    # incidents per 100 themes in 8 weeks (bench/alerts.py). The bench chose this default.
+    alerts_p_value: float = 1e-4
     smtp_host: str | None = None  # unset: e-mail destinations fail their deliveries
     smtp_port: int = 587
     smtp_starttls: bool = True

@@ -14,6 +14,7 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from api.dashboard.charts import Chart, Series
+from db.queries.alerts import select_dead_letters
 from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.imports import select_import_states
 from db.queries.runs import select_runs
@@ -66,6 +67,7 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
     workers = await select_worker_heartbeats(conn)
     connections = await select_connection_health(conn)
     imports = await select_import_states(conn)
+    dead_letters = await select_dead_letters(conn)
     queues, queue_error = await _queues(redis)
     charted = [r for r in reversed(runs) if r.started_at and r.finished_at]
     durations = Chart(
@@ -92,6 +94,7 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
         "worker_alive_s": WORKER_ALIVE_S,
         "connections": connections,
         "imports": imports,
+        "dead_letters": dead_letters,
         "queues": queues,
         "queue_error": queue_error,
     }

@@ -30,10 +30,10 @@ from db.queries.alerts import (
     update_destination_secret,
 )
 from db.sealing import SecretUnreadable, destination_owner, seal_secret, unseal_secret
-from outbound.guard import Refused, check_url
+from outbound.guard import OutboundError, Refused, check_url
 from outbound.messages import IncidentMessage, SegmentLine
 from outbound.send import Destination as SendTo
-from outbound.send import send
+from outbound.send import outbound_for, send
 from schemas.alerts import (
     DeliveryResult,
     Destination,
@@ -78,9 +78,14 @@ async def create_destination(
     """A webhook destination's signing secret (Standard Webhooks) is in this response only."""
     if body.url is not None:
         try:
-            check_url(body.url, settings.outbound_allowed_hosts)
+            target = check_url(body.url, settings.outbound_allowed_hosts)
+            # A name that resolves to a refused address now is refused now; a name that does not
+            # resolve yet is accepted (every send resolves and checks again).
+            await run_in_threadpool(outbound_for(settings).checked_addresses, target)
         except Refused as exc:
             raise _problem("url", f"refused: {exc.reason}") from None
+        except OutboundError:
+            pass
     secret = new_secret() if body.kind == "webhook" else None
     key = require_key(settings.secret_key) if secret else None
     async with conn.transaction():

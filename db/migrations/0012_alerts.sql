@@ -81,3 +81,4 @@ CREATE TABLE alert_detection (
     opened              integer,
     updated             integer
 );
+CREATE INDEX alert_detection_started_idx ON alert_detection (started_at);

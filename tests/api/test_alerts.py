@@ -3,41 +3,23 @@ receivers on 127.0.0.1 (HTTP, and SMTP with aiosmtpd)."""
 
 from __future__ import annotations
 
-import email
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
 
-from embedded.stores import free_port
 from schemas.settings import Settings
 from tests.conftest import auth, running_app
-from tests.outbound.loopback import LoopbackNet, Receiver
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
+from tests.outbound.loopback import LoopbackNet, Mailbox, Receiver, smtp_server
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -161,15 +143,24 @@ async def test_destination_target_must_fit_its_kind(client: httpx.AsyncClient, b
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
 
 
-async def test_test_message_to_a_name_that_resolves_privately_is_refused_without_a_socket(
+async def test_a_name_that_resolves_privately_is_refused_at_creation_and_at_send_without_a_socket(
     client: httpx.AsyncClient, net: LoopbackNet
 ) -> None:
-    net.answer("hooks.example.com", ["10.0.0.7"])
+    net.answer("intranet.example.com", ["10.1.1.1"])
+    r = await client.post(
+        "/v1/alerts/destinations",
+        json={"kind": "slack", "name": "s", "url": "https://intranet.example.com/x"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 422 and "resolves to 10.1.1.1, a private address" in r.json()["detail"][0]["msg"]
+    # a name that did not resolve at creation (or resolved publicly, then rebound) is checked at send
     r = await client.post(
         "/v1/alerts/destinations",
         json={"kind": "slack", "name": "s", "url": "https://hooks.example.com/services/x"},
         headers=ADMIN,
     )
+    assert r.status_code == 201
+    net.answer("hooks.example.com", ["10.0.0.7"])
     result = await client.post(f"/v1/alerts/destinations/{r.json()['destination_id']}/test", headers=ADMIN)
     assert result.json()["status"] == "failed"
     assert "10.0.0.7, a private address" in result.json()["error"]

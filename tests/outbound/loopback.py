@@ -1,5 +1,5 @@
 """Test plumbing for outbound calls: a DNS answered from a dict, a connector that opens sockets to
-loopback only, and a real HTTP receiver on 127.0.0.1.
+loopback only, a real HTTP receiver and a real SMTP server (aiosmtpd) on 127.0.0.1.
 
 tests/conftest.py installs LoopbackNet for every test, in place of the guard's system resolver and
 socket opener, so no test can send a packet (not even a DNS query) anywhere but 127.0.0.0/8 or ::1,
@@ -9,14 +9,21 @@ test took it (`net.take_refused()`).
 
 from __future__ import annotations
 
+import email
+import email.message
 import ipaddress
 import json
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aiosmtpd.controller import Controller
+
+from embedded.stores import free_port
 from outbound.guard import OutboundError
 
 
@@ -111,3 +118,26 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class Mailbox:
+    """What the SMTP server received."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.1 (plain, no TLS); yields its mailbox and port."""
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()

@@ -192,3 +192,33 @@ def test_the_default_connector_is_the_tests_loopback_only_one(net: LoopbackNet) 
     with pytest.raises(OutboundError):
         Outbound().post("https://public.test/", b"{}", {})
     assert net.take_refused() == ["93.184.216.34"]
+
+
+def test_a_server_dripping_its_answer_is_cut_at_the_deadline() -> None:
+    """Each byte comes well inside the socket timeout; the whole answer never does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 300:  # bounded: ~30 s at most
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        guard = Outbound(allowed_hosts=frozenset({"127.0.0.1"}), timeout_s=1.0, deadline_s=0.5)
+        with pytest.raises(OutboundError, match="no complete answer within 0.5 s"):
+            guard.post(f"http://127.0.0.1:{listener.getsockname()[1]}/", b"{}", {})
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
