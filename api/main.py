@@ -22,14 +22,17 @@ from api.dashboard.render import STATIC_DIR
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import (
+    articles,
     clustering,
     connections,
+    cx_reports,
     dashboard,
     health,
     items,
     keys,
     reports,
     requesters,
+    schedules,
     themes,
     webhooks,
 )
@@ -91,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard):
+    routers = (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard)
+    for module in (*routers, cx_reports, schedules, articles):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from schemas.language import normalise_language_tag
+
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
 
@@ -79,6 +81,10 @@ def clean_str(value: str) -> str:
 # cleaning only ever shortens a string.
 CleanStr = Annotated[str, AfterValidator(clean_str)]
 ShortStr = Annotated[str, Field(max_length=512), AfterValidator(clean_str)]
+# CSAT on the 1..5 scale (vendors' scales are mapped by the connectors) and the effort counters.
+Csat = Annotated[int, Field(ge=1, le=5, description="1..5; good -> 5, bad -> 1, a 3-step scale -> 1, 3, 5")]
+EffortCount = Annotated[int, Field(ge=0, le=1_000_000)]
+LanguageTag = Annotated[str, AfterValidator(normalise_language_tag)]
 # A timestamp must carry a time zone (RFC 3339, e.g. 2026-11-02T10:00:00Z).
 Timestamp = AwareDatetime
 
@@ -117,6 +123,11 @@ class ItemCreate(BaseModel):
     votes: Annotated[int, Field(ge=0, le=2_000_000_000)] | None = None
     url: Annotated[str, Field(max_length=2048), AfterValidator(clean_str)] | None = None
     intent: Intent | None = None
+    csat: Csat | None = None
+    customer_replies: EffortCount | None = None
+    agent_replies: EffortCount | None = None
+    assignee_changes: EffortCount | None = None
+    language: LanguageTag | None = None
 
     @field_validator("body")
     @classmethod
@@ -169,6 +180,11 @@ class Item(BaseModel):
     intent_confidence: float | None
     intent_source: str | None
     ingested_at: datetime
+    csat: int | None = None
+    customer_replies: int | None = None
+    agent_replies: int | None = None
+    assignee_changes: int | None = None
+    language: str | None = None
 
 
 class ItemPage(BaseModel):

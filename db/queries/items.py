@@ -15,6 +15,7 @@ import asyncpg
 
 from db.queries.status import REFRESH_DERIVED, derive
 from schemas.items import ItemCreate, normalise_status
+from schemas.language import infer_language
 
 # Columns written from an ItemCreate, in staging-table order.
 _COLUMNS = (
@@ -22,11 +23,13 @@ _COLUMNS = (
     "status", "status_raw", "first_response_at", "reopens_reported", "channel", "priority",
     "product", "tags", "requester_id", "votes", "url", "intent_hint", "payload_hash",
     "first_solved_at", "last_solved_at", "reopen_count",
+    "csat", "customer_replies", "agent_replies", "assignee_changes", "language",
 )  # fmt: skip
 _STAGE_TYPES = (
     "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text",
     "timestamptz", "integer", "text", "text", "text", "text[]", "text", "integer", "text",
     "text", "bytea", "timestamptz", "timestamptz", "integer",
+    "smallint", "integer", "integer", "integer", "text",
 )  # fmt: skip
 
 # One upsert for both paths. An older version never overwrites a newer one: the stored row
@@ -94,6 +97,8 @@ def item_row(item: ItemCreate) -> tuple[Any, ...]:
         item.reopens, item.channel, item.priority, item.product, list(item.tags),
         item.requester_id, item.votes, item.url, item.intent, payload_hash(item),
         d.first_solved_at, d.last_solved_at, d.reopen_count,
+        item.csat, item.customer_replies, item.agent_replies, item.assignee_changes,
+        item.language or infer_language(item.body),
     )  # fmt: skip
 
 

@@ -1,0 +1,207 @@
+"""Customer-experience reports: satisfaction, effort, theme impact, knowledge gaps, and
+business-hours resolution times (docs/metrics.md). The `build_*` functions are shared with the
+CLI (`python -m api.cli report ...`) and the dashboard panels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import asyncpg
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+
+from api.business_hours import clock_for
+from api.deps import DbConn, ReadKey
+from api.errors import NotFound
+from api.routes.reports import CSV_RESPONSE, From, GroupByParam, To, Tz, Window, csv_text, parse_window, respond
+from db.queries.articles import select_article_vectors
+from db.queries.cx_metrics import (
+    ClockArrays,
+    select_business_times,
+    select_effort,
+    select_satisfaction,
+    select_theme_impact,
+    select_theme_volumes,
+)
+from db.queries.schedules import select_schedule
+from schemas.cx_reports import (
+    COVERAGE_THRESHOLD,
+    KNOWLEDGE_GAP_COLUMNS,
+    THEME_IMPACT_COLUMNS,
+    ArticleRef,
+    EffortReport,
+    KnowledgeGapRow,
+    KnowledgeGapsReport,
+    Level,
+    SatisfactionReport,
+    ThemeImpactReport,
+    effort_columns,
+    knowledge_gap_cells,
+    satisfaction_columns,
+)
+from schemas.reports import GroupBy, ResolutionTimesReport, TimeMetric
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+LevelParam = Annotated[Level, Query(description="Themes as leaves (default) or as their parents")]
+
+
+async def build_business_times(
+    conn: asyncpg.Connection,
+    *,
+    window: Window,
+    metric: TimeMetric,
+    schedule_id: int,
+    group_by: GroupBy | None = None,
+    level: Level = "leaf",
+) -> ResolutionTimesReport:
+    schedule = await select_schedule(conn, schedule_id=schedule_id)
+    if schedule is None:
+        raise NotFound(f"Schedule {schedule_id} does not exist.")
+    clock = clock_for(schedule)
+    rows = await select_business_times(
+        conn,
+        metric=metric,
+        start_at=window.start,
+        end_at=window.end,
+        clock=ClockArrays(clock.starts, clock.lengths, clock.before),
+        group_by=group_by,
+        level=level,
+    )
+    return ResolutionTimesReport(
+        definition=f"{metric}_business", window=window.model(), generated_at=datetime.now(UTC), rows=rows
+    )
+
+
+async def build_satisfaction(
+    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: Level = "leaf"
+) -> SatisfactionReport:
+    rows = await select_satisfaction(conn, start_at=window.start, end_at=window.end, group_by=group_by, level=level)
+    return SatisfactionReport(definition="csat", window=window.model(), generated_at=datetime.now(UTC), rows=rows)
+
+
+async def build_effort(
+    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: Level = "leaf"
+) -> EffortReport:
+    rows = await select_effort(conn, start_at=window.start, end_at=window.end, group_by=group_by, level=level)
+    return EffortReport(definition="effort_index", window=window.model(), generated_at=datetime.now(UTC), rows=rows)
+
+
+async def build_theme_impact(
+    conn: asyncpg.Connection, *, window: Window, level: Level = "leaf", top: int | None = None
+) -> ThemeImpactReport:
+    rows = await select_theme_impact(conn, start_at=window.start, end_at=window.end, level=level)
+    return ThemeImpactReport(
+        definition="theme_impact",
+        window=window.model(),
+        generated_at=datetime.now(UTC),
+        rows=rows[:top] if top else rows,
+    )
+
+
+async def build_knowledge_gaps(
+    conn: asyncpg.Connection, *, window: Window, level: Level = "leaf", top: int | None = None
+) -> KnowledgeGapsReport:
+    """Per theme by volume: the article nearest its centroid (cosine), covered when it reaches
+    COVERAGE_THRESHOLD; an uncovered theme's volume is its gap volume."""
+    themes = await select_theme_volumes(conn, start_at=window.start, end_at=window.end, level=level)
+    themes = themes[:top] if top else themes
+    refs, vectors = await select_article_vectors(conn)
+    rows = []
+    for theme in themes:
+        best: ArticleRef | None = None
+        if theme.centroid is not None and refs and len(theme.centroid) == vectors.shape[1]:
+            norm = float(np.linalg.norm(theme.centroid))
+            if norm > 0:
+                similarity = vectors @ (theme.centroid / norm)
+                n = int(np.argmax(similarity))
+                article_id, title, url = refs[n]
+                best = ArticleRef(article_id=article_id, title=title, url=url, similarity=float(similarity[n]))
+        covered = best is not None and best.similarity >= COVERAGE_THRESHOLD
+        rows.append(
+            KnowledgeGapRow(
+                theme_id=theme.theme_id,
+                label=theme.label,
+                volume=theme.volume,
+                best_article=best,
+                covered=covered,
+                gap_volume=0 if covered else theme.volume,
+            )
+        )
+    return KnowledgeGapsReport(
+        definition="knowledge_gap", window=window.model(), generated_at=datetime.now(UTC), rows=rows
+    )
+
+
+Top = Annotated[int | None, Query(ge=1, le=1000, description="Keep the first N rows")]
+
+
+@router.get("/satisfaction", response_model=SatisfactionReport, responses=CSV_RESPONSE)
+async def get_satisfaction(
+    request: Request,
+    conn: DbConn,
+    _: ReadKey,
+    from_: From,
+    to: To,
+    tz: Tz = "UTC",
+    group_by: GroupByParam = None,
+    level: LevelParam = "leaf",
+) -> Response:
+    """CSAT (rated 4 or 5 / rated) and the mean score of the tickets last solved in the window."""
+    report = await build_satisfaction(conn, window=parse_window(from_, to, tz), group_by=group_by, level=level)
+    return respond(request, report, report.rows, satisfaction_columns(group_by), "satisfaction")
+
+
+@router.get("/effort", response_model=EffortReport, responses=CSV_RESPONSE)
+async def get_effort(
+    request: Request,
+    conn: DbConn,
+    _: ReadKey,
+    from_: From,
+    to: To,
+    tz: Tz = "UTC",
+    group_by: GroupByParam = None,
+    level: LevelParam = "leaf",
+) -> Response:
+    """Customer effort per ticket last solved in the window: replies, reopens, reassignments, and
+    the effort index (customer replies + 2 x reopens + assignee changes)."""
+    report = await build_effort(conn, window=parse_window(from_, to, tz), group_by=group_by, level=level)
+    return respond(request, report, report.rows, effort_columns(group_by), "effort")
+
+
+@router.get("/theme-impact", response_model=ThemeImpactReport, responses=CSV_RESPONSE)
+async def get_theme_impact(
+    request: Request,
+    conn: DbConn,
+    _: ReadKey,
+    from_: From,
+    to: To,
+    tz: Tz = "UTC",
+    level: LevelParam = "leaf",
+    top: Top = None,
+) -> Response:
+    """Each theme against all other tickets last solved in the window, ranked by excess hours
+    ("what to fix first")."""
+    report = await build_theme_impact(conn, window=parse_window(from_, to, tz), level=level, top=top)
+    return respond(request, report, report.rows, THEME_IMPACT_COLUMNS, "theme-impact")
+
+
+@router.get("/knowledge-gaps", response_model=KnowledgeGapsReport, responses=CSV_RESPONSE)
+async def get_knowledge_gaps(
+    request: Request,
+    conn: DbConn,
+    _: ReadKey,
+    from_: From,
+    to: To,
+    tz: Tz = "UTC",
+    level: LevelParam = "leaf",
+    top: Top = None,
+) -> Response:
+    """Themes by volume (items created in the window) with the nearest help-centre article."""
+    report = await build_knowledge_gaps(conn, window=parse_window(from_, to, tz), level=level, top=top)
+    if "text/csv" in request.headers.get("accept", "").lower():
+        body = csv_text(KNOWLEDGE_GAP_COLUMNS, (knowledge_gap_cells(r) for r in report.rows), header=True)
+        headers = {"Content-Disposition": 'attachment; filename="knowledge-gaps.csv"'}
+        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+    return respond(request, report, report.rows, KNOWLEDGE_GAP_COLUMNS, "knowledge-gaps")

@@ -1,0 +1,32 @@
+"""Business-hours schedules, used by `GET /v1/reports/resolution-times?hours=business`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import AdminKey, DbConn, ReadKey
+from api.routes.items import decode_cursor, encode_cursor
+from db.queries.schedules import insert_schedule, select_schedules
+from schemas.schedules import Schedule, ScheduleCreate, SchedulePage
+
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
+
+
+@router.post("", status_code=201)
+async def create_schedule(body: ScheduleCreate, conn: DbConn, _: AdminKey) -> Schedule:
+    """Weekly hours per weekday (`mon`..`sun`, each a list of `["HH:MM", "HH:MM"]` shifts, "24:00"
+    for midnight), an IANA time zone and holiday dates. Overlapping or inverted shifts are a 422."""
+    return await insert_schedule(conn, schedule=body)
+
+
+@router.get("")
+async def list_schedules(
+    conn: DbConn,
+    _: ReadKey,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> SchedulePage:
+    data = await select_schedules(conn, after_id=decode_cursor(cursor), limit=limit)
+    return SchedulePage(data=data, next_cursor=encode_cursor(data[-1].schedule_id) if len(data) == limit else None)

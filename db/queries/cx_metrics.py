@@ -1,0 +1,346 @@
+"""Customer-experience metric statements: business-hours times, satisfaction, effort, theme impact,
+and the theme volumes behind knowledge gaps. Definitions: docs/metrics.md.
+
+Satisfaction, effort and theme impact take the tickets whose (last) solve falls in the window,
+from the covering index item_report_last_solved_idx (0011). Deleted items are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+from numpy.typing import NDArray
+
+from schemas.cx_reports import EffortRow, Level, SatisfactionRow, ThemeImpactRow
+from schemas.reports import (
+    EXCLUDED_COUNT,
+    GROUP_KEYS,
+    UNASSIGNED_LABEL,
+    GroupBy,
+    ResolutionTimeRow,
+    TimeMetric,
+    human_duration,
+)
+
+_TICKETS = "i.kind = 'ticket' AND i.deleted_at IS NULL"
+_SOLVED_IN_WINDOW = f"{_TICKETS} AND i.last_solved_at >= $1 AND i.last_solved_at < $2"
+_IS_SOLVED = "i.status IN ('solved', 'closed')"
+
+# An item's theme at each level: its leaf, or its leaf's parent (a leaf without a parent stands
+# for itself). Whitelisted SQL, never user text.
+_THEME_KEY = {"leaf": "i.theme_id", "parent": "coalesce(t.parent_id, i.theme_id)"}
+_THEME_JOIN = {
+    "leaf": "LEFT JOIN theme t ON t.theme_id = i.theme_id",
+    "parent": "LEFT JOIN theme t ON t.theme_id = i.theme_id"
+    " LEFT JOIN theme p ON p.theme_id = coalesce(t.parent_id, i.theme_id)",
+}
+_THEME_LABEL = {"leaf": "t.label", "parent": "p.label"}
+
+
+def _groups(group_by: GroupBy, level: Level) -> tuple[str, str, str]:
+    """(key columns, joins, GROUP BY) of a grouping; rows come in key order, the null key last."""
+    if group_by == "theme":
+        key, label = _THEME_KEY[level], _THEME_LABEL[level]
+        return f"{key} AS theme_id, coalesce({label}, '{UNASSIGNED_LABEL}') AS label", _THEME_JOIN[level], f"1, {label}"
+    if group_by == "tag":
+        join = "LEFT JOIN LATERAL (SELECT DISTINCT u.tag FROM unnest(i.tags) AS u(tag)) g ON true"
+        return "g.tag", join, "g.tag"
+    return f"i.{group_by}", "", f"i.{group_by}"
+
+
+def _grouped(select: str, where: str, group_by: GroupBy | None, level: Level, extra_join: str = "") -> str:
+    if group_by is None:
+        return f"SELECT {select} FROM item i {extra_join} WHERE {where}"
+    keys, join, group = _groups(group_by, level)
+    return (
+        f"SELECT {keys}, {select} FROM item i {join} {extra_join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
+    )
+
+
+def _keys(row: asyncpg.Record, group_by: GroupBy | None) -> dict[str, Any]:
+    return {key: row[key] for key in GROUP_KEYS[group_by]}
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+# ---- business-hours times -------------------------------------------------------------------
+
+# metric -> (window column, end of the span, condition for the ticket to have a span, excluded)
+_SPANS: dict[TimeMetric, tuple[str, str, str, str]] = {
+    "first_response": ("i.created_at", "i.first_response_at", "true", "i.first_response_at IS NULL"),
+    "first_resolution": ("i.first_solved_at", "i.first_solved_at", "true", "false"),
+    "full_resolution": (
+        "i.last_solved_at", "i.last_solved_at", _IS_SOLVED, "i.status IS NULL OR i.status NOT IN ('solved', 'closed')",
+    ),
+}  # fmt: skip
+
+
+def _open_seconds(x: str, k: str) -> str:
+    """Open seconds of the clock ($3 starts, $4 lengths, $5 seconds before each start) up to x."""
+    return f"(CASE WHEN {k} = 0 THEN 0 ELSE $5[{k}] + least(greatest({x} - $3[{k}], 0), $4[{k}]) END)"
+
+
+@dataclass(frozen=True)
+class ClockArrays:
+    """A business clock as epoch-second arrays (api/business_hours.py BusinessClock)."""
+
+    starts: list[float]
+    lengths: list[float]
+    before: list[float]
+
+
+async def select_business_times(
+    conn: asyncpg.Connection,
+    *,
+    metric: TimeMetric,
+    start_at: datetime,
+    end_at: datetime,
+    clock: ClockArrays,
+    group_by: GroupBy | None = None,
+    level: Level = "leaf",
+) -> list[ResolutionTimeRow]:
+    """Like the calendar-time report (same windows, groups and exclusions), counting only the
+    seconds the clock is open: each end of a span is located in the clock's interval array by
+    binary search (width_bucket), and a span's business seconds are the difference of the open
+    seconds up to its two ends."""
+    column, end, has_span, excluded = _SPANS[metric]
+    spans = (
+        "CROSS JOIN LATERAL (SELECT date_part('epoch', i.created_at) AS xa,"
+        f" date_part('epoch', {end}) AS xb) x"
+        " CROSS JOIN LATERAL (SELECT width_bucket(x.xa, $3::float8[]) AS ka,"
+        " width_bucket(x.xb, $3::float8[]) AS kb) k"
+        f" CROSS JOIN LATERAL (SELECT CASE WHEN {has_span} THEN"
+        f" {_open_seconds('x.xb', 'k.kb')} - {_open_seconds('x.xa', 'k.ka')} END AS d) b"
+    )
+    sql = _grouped(
+        "count(b.d) AS n, percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY b.d) AS pct,"
+        f" avg(b.d) AS mean, count(*) FILTER (WHERE {excluded}) AS excluded",
+        f"{_TICKETS} AND {column} >= $1 AND {column} < $2",
+        group_by,
+        level,
+        extra_join=spans,
+    )
+    rows = await conn.fetch(sql, start_at, end_at, clock.starts, clock.lengths, clock.before)
+    excluded_field = EXCLUDED_COUNT[metric]
+    result = []
+    for r in rows:
+        median, p90 = r["pct"] if r["n"] else (None, None)
+        result.append(
+            ResolutionTimeRow(
+                **_keys(r, group_by),
+                count=r["n"],
+                median_s=median,
+                p90_s=p90,
+                mean_s=r["mean"],
+                median_human=human_duration(median),
+                p90_human=human_duration(p90),
+                mean_human=human_duration(r["mean"]),
+                **({excluded_field: r["excluded"]} if excluded_field else {}),
+            )
+        )
+    return result
+
+
+# ---- satisfaction and effort ----------------------------------------------------------------
+
+
+async def select_satisfaction(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None, level: Level = "leaf"
+) -> list[SatisfactionRow]:
+    """CSAT = tickets rated 4 or 5 / tickets rated, among tickets last solved in the window."""
+    sql = _grouped(
+        "count(*) AS solved, count(i.csat) AS rated, count(*) FILTER (WHERE i.csat >= 4) AS satisfied,"
+        " avg(i.csat)::float8 AS mean_score",
+        _SOLVED_IN_WINDOW,
+        group_by,
+        level,
+    )
+    rows = await conn.fetch(sql, start_at, end_at)
+    return [
+        SatisfactionRow(
+            **_keys(r, group_by),
+            solved=r["solved"],
+            rated=r["rated"],
+            satisfied=r["satisfied"],
+            csat=_ratio(r["satisfied"], r["rated"]),
+            mean_score=r["mean_score"],
+        )
+        for r in rows
+    ]
+
+
+async def select_effort(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None, level: Level = "leaf"
+) -> list[EffortRow]:
+    """Means per ticket last solved in the window. A counter the source did not send is left out
+    of that counter's mean (not taken as zero); reopens are always known (events or counter). The
+    effort index is the sum of the parts' means: customer replies + 2 x reopens + assignee changes."""
+    sql = _grouped(
+        "count(*) AS tickets, avg(i.customer_replies)::float8 AS customer, avg(i.agent_replies)::float8 AS agent,"
+        " avg(i.assignee_changes)::float8 AS assignees, avg(i.reopen_count)::float8 AS reopens",
+        _SOLVED_IN_WINDOW,
+        group_by,
+        level,
+    )
+    rows = await conn.fetch(sql, start_at, end_at)
+    result = []
+    for r in rows:
+        parts = (r["customer"], r["reopens"], r["assignees"])
+        index = None if any(p is None for p in parts) else r["customer"] + 2 * r["reopens"] + r["assignees"]
+        result.append(
+            EffortRow(
+                **_keys(r, group_by),
+                tickets=r["tickets"],
+                customer_replies_mean=r["customer"],
+                agent_replies_mean=r["agent"],
+                assignee_changes_mean=r["assignees"],
+                reopens_mean=r["reopens"],
+                effort_index=index,
+            )
+        )
+    return result
+
+
+# ---- theme impact ---------------------------------------------------------------------------
+
+_IMPACT_COUNTS = """
+SELECT {key} AS theme_id, {label} AS label, coalesce(t.hidden, false) AS hidden,
+       count(*) AS volume, count(*) FILTER (WHERE i.reopen_count > 0) AS reopened,
+       count(i.csat) AS rated, count(*) FILTER (WHERE i.csat >= 4) AS satisfied
+FROM item i {join}
+WHERE {where}
+GROUP BY 1, 2, 3
+"""
+_IMPACT_DURATIONS = """
+SELECT coalesce(array_agg(coalesce({key}, 0)), '{{}}') AS keys,
+       coalesce(array_agg(date_part('epoch', i.last_solved_at - i.created_at)), '{{}}') AS seconds
+FROM item i {join}
+WHERE {where} AND {solved}
+"""
+
+
+def median_sorted(values: NDArray[np.float64]) -> float | None:
+    """percentile_cont(0.5) of ascending values."""
+    n = len(values)
+    if n == 0:
+        return None
+    return float(values[(n - 1) // 2] + values[n // 2]) / 2
+
+
+def medians_without(ordered: NDArray[np.float64], positions: NDArray[np.int64]) -> float | None:
+    """percentile_cont(0.5) of `ordered` (ascending) without the elements at `positions`
+    (ascending, distinct), in O(len(positions) + log n).
+
+    With q_i = positions_i - i, the k-th remaining element (0-based) sits at index
+    k + #{i : q_i <= k}: each removed element at or before it shifts it one place right.
+    """
+    remaining = len(ordered) - len(positions)
+    if remaining <= 0:
+        return None
+    shifted = positions - np.arange(len(positions))
+
+    def kth(k: int) -> float:
+        return float(ordered[k + int(np.searchsorted(shifted, k, side="right"))])
+
+    return (kth((remaining - 1) // 2) + kth(remaining // 2)) / 2
+
+
+async def select_theme_impact(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: Level = "leaf"
+) -> list[ThemeImpactRow]:
+    """Per theme (and unassigned), its tickets last solved in the window against all the others:
+    reopen rate, median full resolution time (currently solved tickets), CSAT, and excess hours =
+    volume x (theme median - others' median) / 3600. Ranked by excess hours, largest first. A
+    hidden theme has no row; its tickets count among the others of every theme."""
+    fmt = {"key": _THEME_KEY[level], "label": _THEME_LABEL[level], "join": _THEME_JOIN[level]}
+    counts = await conn.fetch(_IMPACT_COUNTS.format(**fmt, where=_SOLVED_IN_WINDOW), start_at, end_at)
+    spans = await conn.fetchrow(
+        _IMPACT_DURATIONS.format(**fmt, where=_SOLVED_IN_WINDOW, solved=_IS_SOLVED), start_at, end_at
+    )
+    assert spans is not None
+    keys = np.asarray(spans["keys"], dtype=np.int64)
+    seconds = np.asarray(spans["seconds"], dtype=np.float64)
+    order = np.argsort(seconds, kind="stable")
+    ordered, ordered_keys = seconds[order], keys[order]
+    # Positions in `ordered` grouped by theme key, ascending within each group.
+    by_key = np.argsort(ordered_keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(ordered_keys[by_key])) + 1
+    positions = {int(ordered_keys[g[0]]): g for g in np.split(by_key, bounds) if len(g)}
+
+    totals = {f: sum(r[f] for r in counts) for f in ("volume", "reopened", "rated", "satisfied")}
+    rows = []
+    for r in counts:
+        if r["hidden"]:
+            continue
+        pos = positions.get(r["theme_id"] or 0, np.zeros(0, dtype=np.int64))
+        median = median_sorted(ordered[pos])
+        others = medians_without(ordered, pos)
+        excess = r["volume"] * (median - others) / 3600 if median is not None and others is not None else None
+        rows.append(
+            ThemeImpactRow(
+                theme_id=r["theme_id"],
+                label=r["label"] if r["theme_id"] is not None else UNASSIGNED_LABEL,
+                volume=r["volume"],
+                share=r["volume"] / totals["volume"],
+                reopen_rate=_ratio(r["reopened"], r["volume"]),
+                reopen_rate_others=_ratio(totals["reopened"] - r["reopened"], totals["volume"] - r["volume"]),
+                median_resolution_s=median,
+                median_resolution_s_others=others,
+                csat=_ratio(r["satisfied"], r["rated"]),
+                csat_others=_ratio(totals["satisfied"] - r["satisfied"], totals["rated"] - r["rated"]),
+                excess_hours=excess,
+            )
+        )
+    rows.sort(key=lambda row: (row.excess_hours is None, -(row.excess_hours or 0), row.theme_id or 0))
+    return rows
+
+
+# ---- knowledge gaps -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThemeVolume:
+    theme_id: int
+    label: str
+    volume: int
+    centroid: NDArray[np.float32] | None
+
+
+async def select_theme_volumes(
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: Level = "leaf"
+) -> list[ThemeVolume]:
+    """Items created in the window per visible theme at this level, the biggest first, with the
+    theme's centroid (a parent without its own centroid gets the mean of its leaves')."""
+    key, label, join = _THEME_KEY[level], _THEME_LABEL[level], _THEME_JOIN[level]
+    tcol = "t" if level == "leaf" else "p"
+    rows = await conn.fetch(
+        f"SELECT {key} AS theme_id, {label} AS label, count(*) AS volume, {tcol}.centroid AS centroid"
+        f" FROM item i {join}"
+        f" WHERE i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2 AND i.theme_id IS NOT NULL"
+        f" AND NOT coalesce({tcol}.hidden, false)"
+        " GROUP BY 1, 2, 4 ORDER BY 3 DESC, 1",
+        start_at,
+        end_at,
+    )
+    missing = [r["theme_id"] for r in rows if r["centroid"] is None]
+    child_means: dict[int, NDArray[np.float32]] = {}
+    if missing and level == "parent":
+        for c in await conn.fetch(
+            "SELECT parent_id, centroid FROM theme WHERE parent_id = ANY($1::bigint[]) AND centroid IS NOT NULL",
+            missing,
+        ):
+            vector = np.frombuffer(c["centroid"], dtype="<f4")
+            child_means[c["parent_id"]] = child_means.get(c["parent_id"], np.zeros_like(vector)) + vector
+    result = []
+    for r in rows:
+        centroid = np.frombuffer(r["centroid"], dtype="<f4") if r["centroid"] is not None else None
+        if centroid is None:
+            centroid = child_means.get(r["theme_id"])
+        result.append(ThemeVolume(r["theme_id"], r["label"], r["volume"], centroid))
+    return result
