@@ -108,4 +108,4 @@ def _clock_of(definition: str) -> BusinessClock:
 
 def clock_for(schedule: ScheduleCreate) -> BusinessClock:
     """The schedule's clock over 1970-2100, built once per process per schedule (about 0.2 s)."""
-    return _clock_of(ScheduleCreate.model_validate(schedule.model_dump()).model_dump_json())
+    return _clock_of(schedule.model_dump_json(include=set(ScheduleCreate.model_fields)))

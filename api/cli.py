@@ -3,6 +3,9 @@
 python -m api.cli report theme-trends --from 2026-10-01 --to 2026-11-01 [--tz Europe/Berlin] [--top 20]
 python -m api.cli report reopen-rate --from 2026-10-01 --to 2026-11-01 [--group-by source]
 python -m api.cli report resolution-times --metric full_resolution --from ... --to ... [--group-by tag]
+    [--schedule-id 1]  (business hours)
+python -m api.cli report satisfaction|effort --from ... --to ... [--group-by theme] [--level parent]
+python -m api.cli report theme-impact|knowledge-gaps --from ... --to ... [--level parent] [--top 10]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, get_args
 from pydantic import BaseModel
 
 from api.errors import AppError
+from api.routes.cx_reports import CX_REPORTS, build_business_times, build_cx_report
 from api.routes.reports import (
     build_feature_requests,
     build_reopen_rate,
@@ -24,6 +28,7 @@ from api.routes.reports import (
     parse_window,
 )
 from db.pool import connect
+from schemas.cx_reports import Level
 from schemas.items import Kind
 from schemas.reports import (
     THEME_TREND_COLUMNS,
@@ -43,7 +48,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="print a report as a table")
     reports = report.add_subparsers(dest="report", required=True)
-    for name in ("theme-trends", "reopen-rate", "resolution-times", "feature-requests"):
+    for name in ("theme-trends", "reopen-rate", "resolution-times", "feature-requests", *CX_REPORTS):
         sub = reports.add_parser(name)
         sub.add_argument("--from", dest="from_", required=True, help="RFC 3339 or a date in --tz (inclusive)")
         sub.add_argument("--to", required=True, help="RFC 3339 or a date in --tz (exclusive)")
@@ -59,6 +64,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             sub.add_argument("--group-by", choices=get_args(GroupBy))
         if name == "resolution-times":
             sub.add_argument("--metric", required=True, choices=get_args(TimeMetric))
+            sub.add_argument("--schedule-id", type=int, help="business hours of this schedule (else calendar time)")
+        if name in CX_REPORTS:
+            sub.add_argument("--level", choices=get_args(Level), default="leaf")
+            sub.add_argument("--top", type=int)
     return parser.parse_args(argv)
 
 
@@ -66,6 +75,16 @@ async def run_report(args: argparse.Namespace, settings: Settings) -> tuple[Repo
     window = parse_window(args.from_, args.to, args.tz)
     conn = await connect(settings, role="cli")
     try:
+        if args.report in CX_REPORTS:
+            report, rows, columns = await build_cx_report(
+                conn, args.report, window, group_by=getattr(args, "group_by", None), level=args.level, top=args.top
+            )
+            return report.model_copy(update={"rows": rows}), columns
+        if args.report == "resolution-times" and args.schedule_id is not None:
+            business = await build_business_times(
+                conn, window=window, metric=args.metric, schedule_id=args.schedule_id, group_by=args.group_by
+            )
+            return business, resolution_time_columns(args.metric, args.group_by)
         if args.report == "theme-trends":
             trends = await build_theme_trends(conn, window=window, source=args.source, kind=args.kind, top=args.top)
             return trends, THEME_TREND_COLUMNS

@@ -74,9 +74,6 @@ ThemeImpactReport = Report[ThemeImpactRow]
 KnowledgeGapsReport = Report[KnowledgeGapRow]
 
 THEME_IMPACT_COLUMNS = list(ThemeImpactRow.model_fields)
-KNOWLEDGE_GAP_COLUMNS = [
-    "theme_id", "label", "volume", "best_article_id", "best_article_title", "similarity", "covered", "gap_volume",
-]  # fmt: skip
 
 
 def satisfaction_columns(group_by: GroupBy | None) -> list[str]:
@@ -91,12 +88,31 @@ def effort_columns(group_by: GroupBy | None) -> list[str]:
     return [*GROUP_KEYS[group_by], *figures]
 
 
-def knowledge_gap_cells(row: KnowledgeGapRow) -> dict[str, object]:
-    """A knowledge-gap row flattened for CSV and tables."""
+class KnowledgeGapLine(BaseModel):
+    """A knowledge-gap row flattened for CSV and terminal tables."""
+
+    theme_id: int
+    label: str
+    volume: int
+    best_article_id: int | None
+    best_article_title: str | None
+    similarity: float | None
+    covered: bool
+    gap_volume: int
+
+
+def knowledge_gap_line(row: KnowledgeGapRow) -> KnowledgeGapLine:
     best = row.best_article
-    return {
-        "theme_id": row.theme_id, "label": row.label, "volume": row.volume,
-        "best_article_id": best.article_id if best else None, "best_article_title": best.title if best else None,
-        "similarity": round(best.similarity, 4) if best else None, "covered": row.covered,
-        "gap_volume": row.gap_volume,
-    }  # fmt: skip
+    return KnowledgeGapLine(
+        theme_id=row.theme_id,
+        label=row.label,
+        volume=row.volume,
+        best_article_id=best.article_id if best else None,
+        best_article_title=best.title if best else None,
+        similarity=best.similarity if best else None,
+        covered=row.covered,
+        gap_volume=row.gap_volume,
+    )
+
+
+KNOWLEDGE_GAP_COLUMNS = list(KnowledgeGapLine.model_fields)

@@ -5,16 +5,17 @@ CLI (`python -m api.cli report ...`) and the dashboard panels."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
 from api.business_hours import clock_for
 from api.deps import DbConn, ReadKey
 from api.errors import NotFound
-from api.routes.reports import CSV_RESPONSE, From, GroupByParam, To, Tz, Window, csv_text, parse_window, respond
+from api.routes.reports import CSV_RESPONSE, From, GroupByParam, To, Tz, Window, parse_window, respond
 from db.queries.articles import select_article_vectors
 from db.queries.cx_metrics import (
     ClockArrays,
@@ -37,10 +38,10 @@ from schemas.cx_reports import (
     SatisfactionReport,
     ThemeImpactReport,
     effort_columns,
-    knowledge_gap_cells,
+    knowledge_gap_line,
     satisfaction_columns,
 )
-from schemas.reports import GroupBy, ResolutionTimesReport, TimeMetric
+from schemas.reports import GroupBy, Report, ResolutionTimesReport, TimeMetric
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -200,8 +201,25 @@ async def get_knowledge_gaps(
 ) -> Response:
     """Themes by volume (items created in the window) with the nearest help-centre article."""
     report = await build_knowledge_gaps(conn, window=parse_window(from_, to, tz), level=level, top=top)
-    if "text/csv" in request.headers.get("accept", "").lower():
-        body = csv_text(KNOWLEDGE_GAP_COLUMNS, (knowledge_gap_cells(r) for r in report.rows), header=True)
-        headers = {"Content-Disposition": 'attachment; filename="knowledge-gaps.csv"'}
-        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    return respond(request, report, report.rows, KNOWLEDGE_GAP_COLUMNS, "knowledge-gaps")
+    lines = [knowledge_gap_line(r) for r in report.rows]  # CSV is flat: the best article's fields inline
+    return respond(request, report, lines, KNOWLEDGE_GAP_COLUMNS, "knowledge-gaps")
+
+
+CX_REPORTS = ("satisfaction", "effort", "theme-impact", "knowledge-gaps")
+
+
+async def build_cx_report(
+    conn: asyncpg.Connection, name: str, window: Window, *, group_by: GroupBy | None, level: Level, top: int | None
+) -> tuple[Report[Any], list[BaseModel], list[str]]:
+    """One of CX_REPORTS for the CLI: the report, its table rows and their columns."""
+    if name == "satisfaction":
+        sat = await build_satisfaction(conn, window=window, group_by=group_by, level=level)
+        return sat, list(sat.rows), satisfaction_columns(group_by)
+    if name == "effort":
+        effort = await build_effort(conn, window=window, group_by=group_by, level=level)
+        return effort, list(effort.rows), effort_columns(group_by)
+    if name == "theme-impact":
+        impact = await build_theme_impact(conn, window=window, level=level, top=top)
+        return impact, list(impact.rows), THEME_IMPACT_COLUMNS
+    gaps = await build_knowledge_gaps(conn, window=window, level=level, top=top)
+    return gaps, [knowledge_gap_line(r) for r in gaps.rows], KNOWLEDGE_GAP_COLUMNS

@@ -83,7 +83,10 @@ _SPANS: dict[TimeMetric, tuple[str, str, str, str]] = {
 
 def _open_seconds(x: str, k: str) -> str:
     """Open seconds of the clock ($3 starts, $4 lengths, $5 seconds before each start) up to x."""
-    return f"(CASE WHEN {k} = 0 THEN 0 ELSE $5[{k}] + least(greatest({x} - $3[{k}], 0), $4[{k}]) END)"
+    return (
+        f"(CASE WHEN {k} = 0 THEN 0 ELSE ($5::float8[])[{k}]"
+        f" + least(greatest({x} - ($3::float8[])[{k}], 0), ($4::float8[])[{k}]) END)"
+    )
 
 
 @dataclass(frozen=True)
