@@ -12,13 +12,11 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
-from api.business_hours import clock_for
 from api.deps import DbConn, ReadKey
 from api.errors import NotFound
 from api.routes.reports import CSV_RESPONSE, From, GroupByParam, To, Tz, Window, parse_window, respond
 from db.queries.articles import select_article_vectors
 from db.queries.cx_metrics import (
-    ClockArrays,
     select_business_times,
     select_effort,
     select_satisfaction,
@@ -60,13 +58,12 @@ async def build_business_times(
     schedule = await select_schedule(conn, schedule_id=schedule_id)
     if schedule is None:
         raise NotFound(f"Schedule {schedule_id} does not exist.")
-    clock = clock_for(schedule)
     rows = await select_business_times(
         conn,
         metric=metric,
         start_at=window.start,
         end_at=window.end,
-        clock=ClockArrays(clock.starts, clock.lengths, clock.before),
+        schedule_id=schedule_id,
         group_by=group_by,
         level=level,
     )
@@ -109,16 +106,27 @@ async def build_knowledge_gaps(
     themes = await select_theme_volumes(conn, start_at=window.start, end_at=window.end, level=level)
     themes = themes[:top] if top else themes
     refs, vectors = await select_article_vectors(conn)
+    # One matrix product for every theme: cosine of each (normalised) centroid to each article.
+    usable = [t.centroid is not None and refs and len(t.centroid) == vectors.shape[1] for t in themes]
+    nearest: dict[int, tuple[int, float]] = {}
+    if any(usable):
+        centroids = np.stack(
+            [t.centroid for t, ok in zip(themes, usable, strict=True) if ok and t.centroid is not None]
+        )
+        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+        similarity = (centroids / np.where(norms > 0, norms, 1)) @ vectors.T
+        best_n = similarity.argmax(axis=1)
+        ids = [t.theme_id for t, ok in zip(themes, usable, strict=True) if ok]
+        nearest = {
+            tid: (int(n), float(similarity[row, n])) for row, (tid, n) in enumerate(zip(ids, best_n, strict=True))
+        }
     rows = []
     for theme in themes:
         best: ArticleRef | None = None
-        if theme.centroid is not None and refs and len(theme.centroid) == vectors.shape[1]:
-            norm = float(np.linalg.norm(theme.centroid))
-            if norm > 0:
-                similarity = vectors @ (theme.centroid / norm)
-                n = int(np.argmax(similarity))
-                article_id, title, url = refs[n]
-                best = ArticleRef(article_id=article_id, title=title, url=url, similarity=float(similarity[n]))
+        if theme.theme_id in nearest:
+            n, score = nearest[theme.theme_id]
+            article_id, title, url = refs[n]
+            best = ArticleRef(article_id=article_id, title=title, url=url, similarity=score)
         covered = best is not None and best.similarity >= COVERAGE_THRESHOLD
         rows.append(
             KnowledgeGapRow(

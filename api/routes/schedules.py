@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
+from api.business_hours import clock_for
 from api.deps import AdminKey, DbConn, ReadKey
 from api.routes.items import decode_cursor, encode_cursor
 from db.queries.schedules import insert_schedule, select_schedules
@@ -18,7 +20,9 @@ router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 async def create_schedule(body: ScheduleCreate, conn: DbConn, _: AdminKey) -> Schedule:
     """Weekly hours per weekday (`mon`..`sun`, each a list of `["HH:MM", "HH:MM"]` shifts, "24:00"
     for midnight), an IANA time zone and holiday dates. Overlapping or inverted shifts are a 422."""
-    return await insert_schedule(conn, schedule=body)
+    clock = await run_in_threadpool(clock_for, body)  # ~0.5 s of CPU: off the event loop
+    async with conn.transaction():
+        return await insert_schedule(conn, schedule=body, clock=(clock.starts, clock.lengths, clock.before))
 
 
 @router.get("")

@@ -52,13 +52,11 @@ def _groups(group_by: GroupBy, level: Level) -> tuple[str, str, str]:
     return f"i.{group_by}", "", f"i.{group_by}"
 
 
-def _grouped(select: str, where: str, group_by: GroupBy | None, level: Level, extra_join: str = "") -> str:
+def _grouped(select: str, where: str, group_by: GroupBy | None, level: Level, rows: str = "item i") -> str:
     if group_by is None:
-        return f"SELECT {select} FROM item i {extra_join} WHERE {where}"
+        return f"SELECT {select} FROM {rows} WHERE {where}"
     keys, join, group = _groups(group_by, level)
-    return (
-        f"SELECT {keys}, {select} FROM item i {join} {extra_join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
-    )
+    return f"SELECT {keys}, {select} FROM {rows} {join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
 
 
 def _keys(row: asyncpg.Record, group_by: GroupBy | None) -> dict[str, Any]:
@@ -81,21 +79,21 @@ _SPANS: dict[TimeMetric, tuple[str, str, str, str]] = {
 }  # fmt: skip
 
 
+# The schedule's clock arrays, read once per statement into a one-row CTE that every item row
+# joins. `|| '{}'` makes a detoasted copy in memory: a stored array is compressed, and each use of
+# it would be decompressed again for every row.
+_CLOCK = """WITH clock AS MATERIALIZED (
+    SELECT clock_starts || '{}'::float8[] AS starts, clock_lengths || '{}'::float8[] AS lengths,
+           clock_before || '{}'::float8[] AS before
+    FROM schedule WHERE schedule_id = $3
+) """
+
+
 def _open_seconds(x: str, k: str) -> str:
-    """Open seconds of the clock ($3 starts, $4 lengths, $5 seconds before each start) up to x."""
+    """Open seconds of the clock up to the instant x (epoch seconds), k being its interval."""
     return (
-        f"(CASE WHEN {k} = 0 THEN 0 ELSE ($5::float8[])[{k}]"
-        f" + least(greatest({x} - ($3::float8[])[{k}], 0), ($4::float8[])[{k}]) END)"
+        f"(CASE WHEN {k} = 0 THEN 0 ELSE c.before[{k}] + least(greatest({x} - c.starts[{k}], 0), c.lengths[{k}]) END)"
     )
-
-
-@dataclass(frozen=True)
-class ClockArrays:
-    """A business clock as epoch-second arrays (api/business_hours.py BusinessClock)."""
-
-    starts: list[float]
-    lengths: list[float]
-    before: list[float]
 
 
 async def select_business_times(
@@ -104,32 +102,36 @@ async def select_business_times(
     metric: TimeMetric,
     start_at: datetime,
     end_at: datetime,
-    clock: ClockArrays,
+    schedule_id: int,
     group_by: GroupBy | None = None,
     level: Level = "leaf",
 ) -> list[ResolutionTimeRow]:
     """Like the calendar-time report (same windows, groups and exclusions), counting only the
-    seconds the clock is open: each end of a span is located in the clock's interval array by
-    binary search (width_bucket), and a span's business seconds are the difference of the open
-    seconds up to its two ends."""
+    seconds schedule `schedule_id` is open: each end of a span is located in the schedule's
+    interval array by binary search (width_bucket), and a span's business seconds are the
+    difference of the open seconds up to its two ends."""
     column, end, has_span, excluded = _SPANS[metric]
-    spans = (
-        "CROSS JOIN LATERAL (SELECT date_part('epoch', i.created_at) AS xa,"
-        f" date_part('epoch', {end}) AS xb) x"
-        " CROSS JOIN LATERAL (SELECT width_bucket(x.xa, $3::float8[]) AS ka,"
-        " width_bucket(x.xb, $3::float8[]) AS kb) k"
-        f" CROSS JOIN LATERAL (SELECT CASE WHEN {has_span} THEN"
-        f" {_open_seconds('x.xb', 'k.kb')} - {_open_seconds('x.xa', 'k.ka')} END AS d) b"
-    )
+    # Each ticket's business seconds are computed in a subquery that hands on only narrow columns
+    # (OFFSET 0 keeps it apart): were the expression left to the aggregates, every row would
+    # carry the clock's arrays into the sort of the GROUP BY.
+    spans = f"""(
+        SELECT i.theme_id, i.source, i.channel, i.priority, i.product, i.tags, ({excluded}) AS is_excluded,
+               CASE WHEN {has_span} THEN {_open_seconds("x.xb", "k.kb")} - {_open_seconds("x.xa", "k.ka")} END AS d
+        FROM clock c CROSS JOIN item i
+        CROSS JOIN LATERAL (SELECT date_part('epoch', i.created_at) AS xa, date_part('epoch', {end}) AS xb) x
+        CROSS JOIN LATERAL (SELECT width_bucket(x.xa, c.starts) AS ka, width_bucket(x.xb, c.starts) AS kb) k
+        WHERE {_TICKETS} AND {column} >= $1 AND {column} < $2
+        OFFSET 0
+    ) AS i"""
     sql = _grouped(
-        "count(b.d) AS n, percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY b.d) AS pct,"
-        f" avg(b.d) AS mean, count(*) FILTER (WHERE {excluded}) AS excluded",
-        f"{_TICKETS} AND {column} >= $1 AND {column} < $2",
+        "count(i.d) AS n, percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY i.d) AS pct,"
+        " avg(i.d) AS mean, count(*) FILTER (WHERE i.is_excluded) AS excluded",
+        "true",
         group_by,
         level,
-        extra_join=spans,
+        rows=spans,
     )
-    rows = await conn.fetch(sql, start_at, end_at, clock.starts, clock.lengths, clock.before)
+    rows = await conn.fetch(_CLOCK + sql, start_at, end_at, schedule_id)
     excluded_field = EXCLUDED_COUNT[metric]
     result = []
     for r in rows:

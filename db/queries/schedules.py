@@ -15,13 +15,18 @@ def _schedule(row: asyncpg.Record) -> Schedule:
     return Schedule(**{**dict(row), "hours": json.loads(row["hours"])})
 
 
-async def insert_schedule(conn: asyncpg.Connection, *, schedule: ScheduleCreate) -> Schedule:
+async def insert_schedule(
+    conn: asyncpg.Connection, *, schedule: ScheduleCreate, clock: tuple[list[float], list[float], list[float]]
+) -> Schedule:
+    """Store a schedule with its clock arrays (starts, lengths, open seconds before each start)."""
     row = await conn.fetchrow(
-        f"INSERT INTO schedule (name, tz, hours, holidays) VALUES ($1, $2, $3::jsonb, $4) RETURNING {_COLUMNS}",
+        "INSERT INTO schedule (name, tz, hours, holidays, clock_starts, clock_lengths, clock_before)"
+        f" VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7) RETURNING {_COLUMNS}",
         schedule.name,
         schedule.tz,
         json.dumps(schedule.hours),
         sorted(set(schedule.holidays)),
+        *clock,
     )
     assert row is not None
     return _schedule(row)
