@@ -25,6 +25,7 @@ from api.routes import (
     articles,
     clustering,
     connections,
+    cx_dashboard,
     cx_reports,
     dashboard,
     health,
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     routers = (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard)
-    for module in (*routers, cx_reports, schedules, articles):
+    for module in (*routers, cx_reports, schedules, articles, cx_dashboard):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
