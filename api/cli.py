@@ -6,6 +6,7 @@ python -m api.cli report resolution-times --metric full_resolution --from ... --
     [--schedule-id 1]  (business hours)
 python -m api.cli report satisfaction|effort --from ... --to ... [--group-by theme] [--level parent]
 python -m api.cli report theme-impact|knowledge-gaps --from ... --to ... [--level parent] [--top 10]
+python -m api.cli import-articles export.json --vendor zendesk-guide|intercom
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel
 
+from api.article_import import import_articles
 from api.errors import AppError
 from api.routes.cx_reports import CX_REPORTS, build_business_times, build_cx_report
 from api.routes.reports import (
@@ -27,6 +30,8 @@ from api.routes.reports import (
     build_theme_trends,
     parse_window,
 )
+from connectors.articles import ArticleVendor
+from connectors.errors import MalformedPayload
 from db.pool import connect
 from schemas.cx_reports import Level
 from schemas.items import Kind
@@ -68,6 +73,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if name in CX_REPORTS:
             sub.add_argument("--level", choices=get_args(Level), default="leaf")
             sub.add_argument("--top", type=int)
+    articles = commands.add_parser("import-articles", help="import a Zendesk Guide or Intercom article export")
+    articles.add_argument("path", type=Path, help="the export: the vendor's article-list JSON (or a list of pages)")
+    articles.add_argument("--vendor", required=True, choices=get_args(ArticleVendor))
     return parser.parse_args(argv)
 
 
@@ -126,6 +134,8 @@ def render_table(rows: Sequence[BaseModel], columns: list[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "import-articles":
+        return print_article_import(args.path, args.vendor, get_settings())
     try:
         report, columns = asyncio.run(run_report(args, get_settings()))
     except AppError as exc:
@@ -136,6 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     window = report.window
     print(f"{report.definition}: [{window.from_.isoformat()}, {window.to.isoformat()}) {window.tz}")
     print(render_table(report.rows, columns))
+    return 0
+
+
+def print_article_import(path: Path, vendor: ArticleVendor, settings: Settings) -> int:
+    try:
+        result = asyncio.run(import_articles(path, vendor, settings))
+    except (OSError, ValueError, MalformedPayload) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for reason in result.rejected:
+        print(f"left out {reason}", file=sys.stderr)
+    queued = "embedding queued" if result.enqueued else "embedding not queued (Redis unreachable)"
+    print(f"{result.created} created, {result.updated} updated, {result.drafts} drafts skipped,"
+          f" {len(result.rejected)} left out; {queued}")  # fmt: skip
     return 0
 
 
