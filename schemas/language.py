@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 
 _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-_SAMPLE_CHARS = 400
+_SAMPLE_CHARS = 160
 _MIN_HITS = 2
 
 # Function words that are frequent in one language and rare in the others listed.
 _STOPWORDS: dict[str, str] = {}
 for _lang, _words in {
-    "en": "the and is are was you your not have this with for that it my i can please when what how",
+    "en": "the and is are was you your not have this with for that it my i can please when what how to of in on a",
     "de": "der die das und ist nicht ich ein eine mit zu den auf für sie wir bitte mein meine kann wenn wie",
     "fr": "le la les et est pas je un une avec pour des que du mon ma vous nous sur ne merci",
     "es": "el los las y es no yo una con para que del mi por pero como gracias cuando puedo está",
@@ -30,7 +30,7 @@ for _lang, _words in {
     for _word in _words.split():
         _STOPWORDS.setdefault(_word, _lang)
 
-_WORD = re.compile(r"[^\W\d_]+")
+_PUNCTUATION = str.maketrans({c: " " for c in ".,;:!?()[]{}\"'/-"})
 # (first code point, last code point, language) for scripts that name one language.
 _SCRIPTS = (
     (0x3040, 0x30FF, "ja"),  # hiragana, katakana
@@ -63,13 +63,11 @@ def infer_language(text: str) -> str | None:
         script = _script_of(sample)
         if script is not None:
             return script
-    counts: dict[str, int] = {}
-    for word in _WORD.findall(sample.lower()):
-        lang = _STOPWORDS.get(word)
-        if lang is not None:
-            counts[lang] = counts.get(lang, 0) + 1
-    if not counts:
+    # split() and a strip of the usual punctuation: a regex costs twice as much on the ingest path.
+    langs = [lang for lang in map(_STOPWORDS.get, sample.lower().translate(_PUNCTUATION).split()) if lang]
+    if not langs:
         return None
+    counts = {lang: langs.count(lang) for lang in set(langs)}
     best = max(counts, key=lambda lang: counts[lang])
     return best if counts[best] >= _MIN_HITS else None
 
