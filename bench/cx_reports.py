@@ -100,6 +100,9 @@ def cases(end: date, schedule_id: int) -> list[tuple[str, str, dict[str, str]]]:
     week12 = {"from": str(end - timedelta(weeks=12)), "to": to}
     business = {"hours": "business", "schedule_id": str(schedule_id)}
     return [
+        # anchors: existing reports of bench/reports.py, measured in the same conditions
+        ("reopen-rate", "ANCHOR quarter", quarter),
+        ("resolution-times", "ANCHOR full_resolution calendar, quarter", {**quarter, "metric": "full_resolution"}),
         ("satisfaction", "quarter", quarter),
         ("satisfaction", "quarter by theme", {**quarter, "group_by": "theme"}),
         ("satisfaction", "quarter by parent theme", {**quarter, "group_by": "theme", "level": "parent"}),

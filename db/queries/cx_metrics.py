@@ -214,19 +214,17 @@ async def select_effort(
 
 # ---- theme impact ---------------------------------------------------------------------------
 
-_IMPACT_COUNTS = """
+# One pass over the window's tickets: per theme, the counts and the full resolution times of
+# those solved or closed now (the others' figures are derived from the totals and these).
+_IMPACT = """
 SELECT {key} AS theme_id, {label} AS label, coalesce(t.hidden, false) AS hidden,
        count(*) AS volume, count(*) FILTER (WHERE i.reopen_count > 0) AS reopened,
-       count(i.csat) AS rated, count(*) FILTER (WHERE i.csat >= 4) AS satisfied
+       count(i.csat) AS rated, count(*) FILTER (WHERE i.csat >= 4) AS satisfied,
+       coalesce(array_agg(date_part('epoch', i.last_solved_at - i.created_at)) FILTER (WHERE {solved}), '{{}}')
+           AS seconds
 FROM item i {join}
 WHERE {where}
 GROUP BY 1, 2, 3
-"""
-_IMPACT_DURATIONS = """
-SELECT coalesce(array_agg(coalesce({key}, 0)), '{{}}') AS keys,
-       coalesce(array_agg(date_part('epoch', i.last_solved_at - i.created_at)), '{{}}') AS seconds
-FROM item i {join}
-WHERE {where} AND {solved}
 """
 
 
@@ -264,26 +262,23 @@ async def select_theme_impact(
     volume x (theme median - others' median) / 3600. Ranked by excess hours, largest first. A
     hidden theme has no row; its tickets count among the others of every theme."""
     fmt = {"key": _THEME_KEY[level], "label": _THEME_LABEL[level], "join": _THEME_JOIN[level]}
-    counts = await conn.fetch(_IMPACT_COUNTS.format(**fmt, where=_SOLVED_IN_WINDOW), start_at, end_at)
-    spans = await conn.fetchrow(
-        _IMPACT_DURATIONS.format(**fmt, where=_SOLVED_IN_WINDOW, solved=_IS_SOLVED), start_at, end_at
-    )
-    assert spans is not None
-    keys = np.asarray(spans["keys"], dtype=np.int64)
-    seconds = np.asarray(spans["seconds"], dtype=np.float64)
+    counts = await conn.fetch(_IMPACT.format(**fmt, where=_SOLVED_IN_WINDOW, solved=_IS_SOLVED), start_at, end_at)
+    # Every time, ascending, and for each theme the positions of its own times in that order.
+    sizes = [len(r["seconds"]) for r in counts]
+    seconds = np.fromiter((v for r in counts for v in r["seconds"]), dtype=np.float64, count=sum(sizes))
+    owner = np.repeat(np.arange(len(counts)), sizes)
     order = np.argsort(seconds, kind="stable")
-    ordered, ordered_keys = seconds[order], keys[order]
-    # Positions in `ordered` grouped by theme key, ascending within each group.
-    by_key = np.argsort(ordered_keys, kind="stable")
-    bounds = np.flatnonzero(np.diff(ordered_keys[by_key])) + 1
-    positions = {int(ordered_keys[g[0]]): g for g in np.split(by_key, bounds) if len(g)}
+    ordered = seconds[order]
+    by_owner = np.argsort(owner[order], kind="stable")  # positions grouped by theme, ascending within
+    bounds = np.cumsum([0, *(sizes[n] for n in range(len(counts)))])
+    positions = [by_owner[bounds[n] : bounds[n + 1]] for n in range(len(counts))]
 
     totals = {f: sum(r[f] for r in counts) for f in ("volume", "reopened", "rated", "satisfied")}
     rows = []
-    for r in counts:
+    for n, r in enumerate(counts):
         if r["hidden"]:
             continue
-        pos = positions.get(r["theme_id"] or 0, np.zeros(0, dtype=np.int64))
+        pos = positions[n]
         median = median_sorted(ordered[pos])
         others = medians_without(ordered, pos)
         excess = r["volume"] * (median - others) / 3600 if median is not None and others is not None else None
@@ -322,14 +317,15 @@ async def select_theme_volumes(
 ) -> list[ThemeVolume]:
     """Items created in the window per visible theme at this level, the biggest first, with the
     theme's centroid (a parent without its own centroid gets the mean of its leaves')."""
-    key, label, join = _THEME_KEY[level], _THEME_LABEL[level], _THEME_JOIN[level]
-    tcol = "t" if level == "leaf" else "p"
+    # Count per theme key first, then join the themes: grouping by a centroid (1.5 kB) would hash it
+    # for every item.
+    join = "LEFT JOIN theme t ON t.theme_id = i.theme_id" if level == "parent" else ""
     rows = await conn.fetch(
-        f"SELECT {key} AS theme_id, {label} AS label, count(*) AS volume, {tcol}.centroid AS centroid"
-        f" FROM item i {join}"
-        f" WHERE i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2 AND i.theme_id IS NOT NULL"
-        f" AND NOT coalesce({tcol}.hidden, false)"
-        " GROUP BY 1, 2, 4 ORDER BY 3 DESC, 1",
+        f"WITH v AS (SELECT {_THEME_KEY[level]} AS theme_id, count(*) AS volume FROM item i {join}"
+        " WHERE i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2 AND i.theme_id IS NOT NULL"
+        " GROUP BY 1)"
+        " SELECT v.theme_id, th.label, v.volume, th.centroid FROM v JOIN theme th ON th.theme_id = v.theme_id"
+        " WHERE NOT th.hidden ORDER BY v.volume DESC, v.theme_id",
         start_at,
         end_at,
     )
