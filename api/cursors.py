@@ -58,3 +58,15 @@ def decode_cursor(cursor: str, *kinds: type[int] | type[str]) -> tuple[Any, ...]
         if isinstance(value, int) and not 0 <= value <= BIGINT_MAX:
             raise _refuse("key out of range")
     return tuple(values)
+
+
+def encode_after(last_id: int) -> str:
+    return encode_cursor(last_id)
+
+
+def decode_after(cursor: str | None) -> int:
+    """The id a page starts after: 0 for the first page."""
+    if not cursor:
+        return 0
+    (after,) = decode_cursor(cursor, int)
+    return int(after)

@@ -24,8 +24,11 @@ from api.limits import BodyLimitMiddleware
 from api.routes import (
     alerts,
     alerts_page,
+    articles,
     clustering,
     connections,
+    cx_dashboard,
+    cx_reports,
     dashboard,
     health,
     incidents,
@@ -33,6 +36,7 @@ from api.routes import (
     keys,
     reports,
     requesters,
+    schedules,
     themes,
     webhooks,
 )
@@ -94,10 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (
-        health, items, keys, themes, clustering, requesters, connections, webhooks, reports, alerts, incidents,
-        dashboard, alerts_page,
-    ):  # fmt: skip
+    routers = (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard)
+    for module in (*routers, alerts, incidents, alerts_page, cx_reports, schedules, articles, cx_dashboard):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

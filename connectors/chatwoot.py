@@ -10,7 +10,8 @@ per-account display id) is the item id, the body is its earliest non-private inc
 `messages`, times are Unix seconds, raw status `open`/`resolved`/`pending`/`snoozed`, tags from
 `labels`. A status change shows the previous value in `changed_attributes` on newer releases,
 which gives a status event. Message events carry one message, not the conversation's opening
-text or times, and are ignored, as are contact and typing events. Dedupe:
+text or times, and are ignored, as are contact and typing events, except a CSAT survey message
+(`content_type` `input_csat`) with its answer, which sets the conversation's CSAT. Dedupe:
 `X-Chatwoot-Delivery`, else (event, conversation id, `updated_at`/`timestamp`, status).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors import ratings
 from connectors.errors import MalformedPayload
 from connectors.fields import arr, dig, flag, ident, lower, obj, strings, text
 from connectors.item import build_item, status_event
@@ -29,6 +31,7 @@ from connectors.timeparse import iso
 SOURCE = "chatwoot"
 _CONVERSATION_EVENTS = frozenset({"conversation_created", "conversation_updated", "conversation_status_changed"})
 _INCOMING = (0, "incoming")
+_MESSAGE_EVENTS = frozenset({"message_created", "message_updated"})
 
 
 def dedupe_key(headers: Mapping[str, str], payload: Any) -> str | None:
@@ -44,10 +47,23 @@ def parse(headers: Mapping[str, str], payload: Any, dedupe: str) -> Parsed:
     if not isinstance(payload, dict) or "event" not in payload:
         raise MalformedPayload("Chatwoot body has no event")
     event = text(payload.get("event")) or ""
+    if event in _MESSAGE_EVENTS and payload.get("content_type") == "input_csat":
+        return _rating(payload, dedupe, event)
     if event not in _CONVERSATION_EVENTS:
         return Parsed(dedupe, event, ignored=True)
     item = _item(payload)
     return Parsed(dedupe, event, items=[item] if item else [], ignored=item is None)
+
+
+def _rating(message: dict[str, Any], dedupe: str, event: str) -> Parsed:
+    # The survey message holds the answer once given:
+    # content_attributes.submitted_values.csat_survey_response.rating (1..5).
+    response = dig(message, "content_attributes", "submitted_values", "csat_survey_response")
+    csat = ratings.one_to_five(dig(obj(response), "rating"))
+    conversation_id = ident(dig(message, "conversation", "display_id"))
+    if csat is None or conversation_id is None:
+        return Parsed(dedupe, event, ignored=True)
+    return Parsed(dedupe, event, ratings=[(SOURCE, conversation_id, csat)])
 
 
 def _item(conversation: dict[str, Any]) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors import ratings
 from connectors.errors import MalformedPayload
 from connectors.fields import arr, dig, flag, ident, integer, lower, obj, strings, text
 from connectors.item import build_item, status_event
@@ -73,11 +74,23 @@ def parse(headers: Mapping[str, str], payload: Any, dedupe: str) -> Parsed:
         return Parsed(dedupe, "conversations", ignored=True)
     if not isinstance(payload, dict):
         raise MalformedPayload("Freshdesk body is not a JSON object")
+    if "survey_id" in payload and "ratings" in payload:
+        return _rating(payload, dedupe)
     ticket = obj(payload.get("ticket")) or payload
     if "id" not in ticket:
         raise MalformedPayload("Freshdesk body has no ticket id")
     item = _item(ticket)
     return Parsed(dedupe, "ticket", items=[item] if item else [], ignored=item is None)
+
+
+def _rating(rating: dict[str, Any], dedupe: str) -> Parsed:
+    # A survey result (the satisfaction-rating object of Freshdesk's API): `ticket_id` and the
+    # answer to the default question on Freshdesk's -103..103 scale.
+    ticket_id = ident(rating.get("ticket_id"))
+    csat = ratings.freshdesk(dig(rating, "ratings", "default_question"))
+    if ticket_id is None or csat is None:
+        return Parsed(dedupe, "satisfaction_rating", ignored=True)
+    return Parsed(dedupe, "satisfaction_rating", ratings=[(SOURCE, ticket_id, csat)])
 
 
 def _item(ticket: dict[str, Any]) -> dict[str, Any] | None:

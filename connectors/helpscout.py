@@ -5,9 +5,10 @@ Signature `X-HelpScout-Signature: base64(HMAC-SHA1(secret, body))`; the event na
 thread in `_embedded.threads` (HTML), raw status `active`/`pending`/`closed`/`spam`, a status
 event at `closedAt` when closed, `first_response_at` from the earliest agent `reply` thread,
 tags from `tags[].tag`, product from a custom field named "Product". `convo.deleted` (body
-`{"id": ...}`) becomes a delete; `customer.*`, `satisfaction.*`, `tag.*` and `helpscout.test`
-are ignored. No vendor sample payload exists (see webhooks.md), so the shapes follow the v2 API
-documentation. Dedupe: (event, conversation id, `userUpdatedAt`).
+`{"id": ...}`) becomes a delete; `satisfaction.ratings` sets the rated conversation's CSAT
+(connectors/ratings.py); `customer.*`, `tag.*` and `helpscout.test` are ignored. No vendor
+sample payload exists (see webhooks.md), so the shapes follow the v2 API documentation.
+Dedupe: (event, conversation id, `userUpdatedAt`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors import ratings
 from connectors.errors import MalformedPayload
 from connectors.fields import arr, dig, ident, lower, obj, text
 from connectors.item import build_item, status_event
@@ -38,6 +40,8 @@ def parse(headers: Mapping[str, str], payload: Any, dedupe: str) -> Parsed:
     if event == "convo.deleted":
         convo_id = ident(payload.get("id"))
         return Parsed(dedupe, event, deletes=[(SOURCE, convo_id)] if convo_id else [], ignored=not convo_id)
+    if event.startswith("satisfaction.ratings"):
+        return _rating(payload, dedupe, event)
     # Without the event header a conversation body is still recognisable by its mailbox.
     is_conversation = event.startswith("convo.") or (not event and "mailboxId" in payload)
     if not is_conversation:
@@ -46,6 +50,14 @@ def parse(headers: Mapping[str, str], payload: Any, dedupe: str) -> Parsed:
         raise MalformedPayload("Help Scout conversation has no id")
     item = _item(payload)
     return Parsed(dedupe, event or "convo", items=[item] if item else [], ignored=item is None)
+
+
+def _rating(rating: dict[str, Any], dedupe: str, event: str) -> Parsed:
+    # The Rating object names the rated conversation `ticketId`: Great 5, Okay 3, Bad 1.
+    convo_id, csat = ident(rating.get("ticketId")), ratings.helpscout(rating.get("rating"))
+    if convo_id is None or csat is None:
+        return Parsed(dedupe, event, ignored=True)
+    return Parsed(dedupe, event, ratings=[(SOURCE, convo_id, csat)])
 
 
 def _item(convo: dict[str, Any]) -> dict[str, Any] | None:

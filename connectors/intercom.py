@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors import ratings
 from connectors.errors import MalformedPayload
 from connectors.fields import arr, dig, flag, ident, lower, obj, strings, text
 from connectors.html import html_to_text
@@ -78,6 +79,7 @@ def _item(conversation: dict[str, Any]) -> dict[str, Any] | None:
         tags=strings(dig(conversation, "tags", "tags"), key="name"),
         requester_id=ident(user.get("id")),
         url=text(dig(conversation, "links", "conversation_web")),
+        csat=ratings.one_to_five(dig(conversation, "conversation_rating", "rating")),
     )
 
 

@@ -49,6 +49,9 @@ def build_item(
     votes: int | None = None,
     url: str | None = None,
     intent: str | None = None,
+    csat: int | None = None,
+    agent_replies: int | None = None,
+    assignee_changes: int | None = None,
 ) -> dict[str, Any] | None:
     """The item dict, or None when the payload lacks an id, a creation time or any text.
 
@@ -88,6 +91,13 @@ def build_item(
         "votes": votes if votes is not None and 0 <= votes <= _MAX_VOTES else None,
         "url": _url(url),
         "intent": intent if intent in INTENTS else None,
+        "csat": csat if csat is not None and 1 <= csat <= 5 else None,
+        "customer_replies": None,  # no vendor payload carries it; POST /v1/items does
+        "language": None,  # inferred from the text at ingest
+        "agent_replies": agent_replies if agent_replies is not None and 0 <= agent_replies <= _MAX_REOPENS else None,
+        "assignee_changes": assignee_changes
+        if assignee_changes is not None and 0 <= assignee_changes <= _MAX_REOPENS
+        else None,
     }
 
 

@@ -19,7 +19,9 @@ class Parsed:
     """One delivery mapped onto our item model.
 
     `items` are dicts whose keys are exactly `schemas.items.ItemCreate`'s fields; `deletes` are
-    `(source, external_id)` pairs to mark deleted. `ignored` means: keep the delivery, do nothing.
+    `(source, external_id)` pairs to mark deleted; `ratings` are `(source, external_id, csat)`
+    for a stored item (a survey answer arrives on its own, without the ticket). `ignored` means:
+    keep the delivery, do nothing.
     """
 
     dedupe_key: str
@@ -27,3 +29,4 @@ class Parsed:
     items: list[dict[str, Any]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
     ignored: bool = False
+    ratings: list[tuple[str, str, int]] = field(default_factory=list)

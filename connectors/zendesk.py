@@ -47,6 +47,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from connectors import ratings
 from connectors.errors import MalformedPayload
 from connectors.fields import arr, dig, flag, ident, integer, lower, obj, strings, text
 from connectors.item import build_item, status_event
@@ -164,6 +165,9 @@ def _from_ticket(ticket: dict[str, Any], audit: dict[str, Any], envelope: dict[s
         status_events=events,
         first_response_at=at if _has_agent_reply(audit, requester) else None,
         reopens=integer(metric.get("reopens")),
+        csat=ratings.good_bad(dig(ticket, "satisfaction_rating", "score")),
+        agent_replies=integer(metric.get("replies")),
+        assignee_changes=_assignee_changes(metric.get("assignee_stations")),
         channel=lower(dig(ticket, "via", "channel")),
         priority=lower(ticket.get("priority")),
         product=text(ticket.get("product")),
@@ -206,6 +210,12 @@ def _has_agent_reply(audit: dict[str, Any], requester: str | None) -> bool:
         and ident(e.get("author_id")) not in (None, requester)
         for e in map(obj, arr(audit.get("events")))
     )
+
+
+def _assignee_changes(stations: Any) -> int | None:
+    # Ticket metrics count the assignees a ticket had; each one after the first is a change.
+    count = integer(stations, lo=0)
+    return max(count - 1, 0) if count is not None else None
 
 
 def _tags(value: Any) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from clustering.redact import mask_at_rest
+from schemas.language import normalise_language_tag
 
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
@@ -81,6 +82,10 @@ def clean_str(value: str) -> str:
 # cleaning only ever shortens a string.
 CleanStr = Annotated[str, AfterValidator(clean_str)]
 ShortStr = Annotated[str, Field(max_length=512), AfterValidator(clean_str)]
+# CSAT on the 1..5 scale (vendors' scales are mapped by the connectors) and the effort counters.
+Csat = Annotated[int, Field(ge=1, le=5, description="1..5; good -> 5, bad -> 1, a 3-step scale -> 1, 3, 5")]
+EffortCount = Annotated[int, Field(ge=0, le=1_000_000)]
+LanguageTag = Annotated[str, AfterValidator(normalise_language_tag)]
 # Every stored time falls in this range once converted to UTC (spec/api.md "The item"): Postgres
 # would keep -infinity or year 1, and the readers and the clustering compare these times.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -153,6 +158,11 @@ class ItemCreate(BaseModel):
     votes: Annotated[int, Field(ge=0, le=2_000_000_000)] | None = None
     url: Annotated[str, Field(max_length=2048), AfterValidator(clean_str)] | None = None
     intent: Intent | None = None
+    csat: Csat | None = None
+    customer_replies: EffortCount | None = None
+    agent_replies: EffortCount | None = None
+    assignee_changes: EffortCount | None = None
+    language: LanguageTag | None = None
 
     @field_validator("body")
     @classmethod
@@ -205,6 +215,11 @@ class Item(BaseModel):
     intent_confidence: float | None
     intent_source: str | None
     ingested_at: datetime
+    csat: int | None = None
+    customer_replies: int | None = None
+    agent_replies: int | None = None
+    assignee_changes: int | None = None
+    language: str | None = None
 
 
 class ItemPage(BaseModel):

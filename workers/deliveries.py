@@ -32,7 +32,7 @@ from db.queries.deliveries import (
     update_delivery_attempts,
     update_delivery_outcome,
 )
-from db.queries.items import mark_items_deleted, select_bodies_for_update, upsert_items
+from db.queries.items import mark_items_deleted, select_bodies_for_update, update_items_csat, upsert_items
 from schemas.items import ItemCreate
 from schemas.settings import get_settings
 
@@ -52,6 +52,7 @@ class Mapped:
     items: list[ItemCreate] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    ratings: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def map_delivery(delivery: PendingDelivery) -> Mapped:
@@ -71,7 +72,7 @@ def map_delivery(delivery: PendingDelivery) -> Mapped:
     deletes = [(str(source), str(external_id)) for source, external_id in parsed.deletes]
     if parsed.ignored and not items and not deletes:
         return Mapped("ignored", parsed.event_type)
-    return Mapped("processed", parsed.event_type, items=items, deletes=deletes)
+    return Mapped("processed", parsed.event_type, items=items, deletes=deletes, ratings=parsed.ratings)
 
 
 def _validation_summary(exc: ValidationError) -> str:
@@ -121,6 +122,8 @@ async def _apply(conn: asyncpg.Connection, delivery_id: int, mapped: Mapped) -> 
     if mapped.items:
         await upsert_items(conn, items=await _keep_stored_text(conn, mapped.items))
     deleted = await mark_items_deleted(conn, keys=mapped.deletes) if mapped.deletes else 0
+    if mapped.ratings:
+        await update_items_csat(conn, ratings=mapped.ratings)
     await update_delivery_outcome(
         conn,
         delivery_id=delivery_id,

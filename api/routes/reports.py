@@ -14,13 +14,14 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.csv_export import CSV_RESPONSE, respond
 from api.deps import DbConn, ReadKey
-from api.windows import Window, parse_window
+from api.windows import Window, invalid, parse_window
 from db.queries.reports import (
     select_feature_requests,
     select_reopen_rates,
     select_resolution_times,
     select_theme_trends,
 )
+from schemas.cx_reports import Hours
 from schemas.items import Kind
 from schemas.reports import (
     THEME_TREND_COLUMNS,
@@ -169,11 +170,24 @@ async def get_resolution_times(
     tz: Tz = "UTC",
     group_by: GroupByParam = None,
     level: Level = "leaf",
+    hours: Annotated[Hours, Query(description="calendar time, or only a schedule's business hours")] = "calendar",
+    schedule_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="the schedule, with hours=business")
+    ] = None,
 ) -> Response:
     """Count, median, p90 and mean in seconds. first_response takes the tickets created in the
     window; first_resolution / full_resolution those first / last solved in it."""
     window = parse_window(from_, to, tz)
-    report = await build_resolution_times(conn, window=window, metric=metric, group_by=group_by, level=level)
+    if hours == "business":
+        from api.routes.cx_reports import build_business_times  # the CX module imports this one
+
+        if schedule_id is None:
+            raise invalid("schedule_id", "hours=business needs schedule_id (see GET /v1/schedules)")
+        report = await build_business_times(
+            conn, window=window, metric=metric, schedule_id=schedule_id, group_by=group_by, level=level
+        )
+    else:
+        report = await build_resolution_times(conn, window=window, metric=metric, group_by=group_by, level=level)
     return respond(request, report, report.rows, resolution_time_columns(metric, group_by), "resolution-times")
 
 

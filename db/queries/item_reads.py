@@ -20,7 +20,8 @@ _ITEM_COLUMNS = """
     item_id, source, external_id, kind, title, body, created_at, source_updated_at AS updated_at,
     status, status_raw, first_response_at, first_solved_at, last_solved_at, reopen_count, channel,
     priority, product, tags, requester_id, votes, url, embedded_at, theme_id, feature_theme_id,
-    intent, intent_confidence, intent_source, ingested_at
+    intent, intent_confidence, intent_source, ingested_at, csat, customer_replies, agent_replies,
+    assignee_changes, language
 """
 
 

@@ -15,6 +15,7 @@ import asyncpg
 
 from db.queries.status import REFRESH_DERIVED, derive
 from schemas.items import ItemCreate, normalise_status
+from schemas.language import infer_language
 
 # Columns written from an ItemCreate, in staging-table order.
 _COLUMNS = (
@@ -22,12 +23,18 @@ _COLUMNS = (
     "status", "status_raw", "first_response_at", "reopens_reported", "channel", "priority",
     "product", "tags", "requester_id", "votes", "url", "intent_hint", "payload_hash",
     "first_solved_at", "last_solved_at", "reopen_count",
+    "csat", "customer_replies", "agent_replies", "assignee_changes", "language",
 )  # fmt: skip
 _STAGE_TYPES = (
     "text", "text", "text", "text", "text", "timestamptz", "timestamptz", "text", "text",
     "timestamptz", "integer", "text", "text", "text", "text[]", "text", "integer", "text",
     "text", "bytea", "timestamptz", "timestamptz", "integer",
+    "smallint", "integer", "integer", "integer", "text",
 )  # fmt: skip
+
+# Satisfaction and effort often arrive apart from the ticket (a survey answer, a metrics body):
+# a version that does not carry them keeps the stored values.
+_KEPT = ("csat", "customer_replies", "agent_replies", "assignee_changes", "language")
 
 # One upsert for both paths. An older version never overwrites a newer one: the stored row
 # changes only when (updated_at, payload_hash) grows, so replays and reordered deliveries are
@@ -36,7 +43,8 @@ _UPSERT = f"""
 INSERT INTO item AS i ({", ".join(_COLUMNS)})
 SELECT {", ".join(_COLUMNS)} FROM {{source}}
 ON CONFLICT (source, external_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:] if c != "first_response_at")},
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:] if c != "first_response_at" and c not in _KEPT)},
+    {", ".join(f"{c} = coalesce(EXCLUDED.{c}, i.{c})" for c in _KEPT)},
     first_response_at = coalesce(least(i.first_response_at, EXCLUDED.first_response_at), i.first_response_at),
     deleted_at = NULL, changed_at = now(), pending = true, enqueued_at = NULL
 WHERE (coalesce(EXCLUDED.source_updated_at, '-infinity'), EXCLUDED.payload_hash)
@@ -94,6 +102,8 @@ def item_row(item: ItemCreate) -> tuple[Any, ...]:
         item.reopens, item.channel, item.priority, item.product, list(item.tags),
         item.requester_id, item.votes, item.url, item.intent, payload_hash(item),
         d.first_solved_at, d.last_solved_at, d.reopen_count,
+        item.csat, item.customer_replies, item.agent_replies, item.assignee_changes,
+        item.language or infer_language(item.body),
     )  # fmt: skip
 
 
@@ -238,6 +248,19 @@ async def upsert_items(conn: asyncpg.Connection, *, items: Sequence[ItemCreate])
         await conn.execute("SELECT pg_notify('work_ready', '')")
 
     return [UpsertOutcome(item_id=ids[k], created=bool(found[k][1]), changed=bool(found[k][2])) for k in keys]
+
+
+async def update_items_csat(conn: asyncpg.Connection, *, ratings: Sequence[tuple[str, str, int]]) -> int:
+    """Set CSAT on stored items from survey answers that arrive alone; unknown items are skipped."""
+    status: str = await conn.execute(
+        "UPDATE item i SET csat = r.csat, changed_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::smallint[]) AS r(source, external_id, csat)"
+        " WHERE i.source = r.source AND i.external_id = r.external_id AND i.csat IS DISTINCT FROM r.csat",
+        [r[0] for r in ratings],
+        [r[1] for r in ratings],
+        [r[2] for r in ratings],
+    )
+    return int(status.split()[-1])
 
 
 async def delete_item(conn: asyncpg.Connection, *, item_id: int) -> bool:
