@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     cluster_window_days: int | None = None
     cluster_sample_threshold: int = 20_000
     assign_min_similarity: float = 0.5
+    # A person's theme takes past and future items whose cosine to its seed reaches this (docs/curation.md).
+    curation_seed_threshold: float = 0.5
+    curation_backfill_batch: int = 5_000
     failure_ttl_s: int = 7 * 24 * 3600
 
     @field_validator("admin_api_key")
