@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic reads false as 0.0; a threshold or a group count is never a yes/no.
+    if isinstance(value, bool):
+        raise ValueError("Expected a number, not a boolean")
+    return value
+
 
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -41,7 +49,9 @@ class ThemeMerge(_Body):
 
 
 class SplitPreviewCreate(_Body):
-    k: int | None = Field(default=None, ge=2, le=12, description="number of groups; chosen by silhouette when absent")
+    k: Annotated[int | None, BeforeValidator(_not_bool)] = Field(
+        default=None, ge=2, le=12, description="number of groups; chosen by silhouette when absent"
+    )
 
 
 class ThemeSplit(_Body):
@@ -73,7 +83,7 @@ class PersonThemeCreate(_Body):
     examples: list[Text] = Field(default_factory=list, max_length=50)
     item_ids: list[RowId] = Field(default_factory=list, max_length=MAX_ITEMS)
     scope: Literal["all", "feature"] = "all"
-    seed_threshold: float | None = Field(
+    seed_threshold: Annotated[float | None, BeforeValidator(_not_bool)] = Field(
         default=None, ge=0.0, le=1.0, description="cosine floor for joining; the setting CURATION_SEED_THRESHOLD"
     )
 
