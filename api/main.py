@@ -26,6 +26,7 @@ from api.routes import (
     connections,
     curation,
     dashboard,
+    dashboard_curation,
     health,
     items,
     keys,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     for module in (
         health, items, keys, themes, curation, clustering, requesters, connections, webhooks, reports, dashboard,
+        dashboard_curation,
     ):  # fmt: skip
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
+from api.dashboard.curation import build_theme_curation
 from api.dashboard.features import build_features
 from api.dashboard.health import build_health
 from api.dashboard.operations import METRIC_NAMES, build_operations, parse_metric
@@ -141,7 +142,7 @@ async def get_overview(
 async def get_theme_page(
     request: Request,
     conn: DbConn,
-    _: Viewer,
+    viewer: Viewer,
     theme_id: RowId,
     tz: Tz = None,
     week: Week = None,
@@ -150,6 +151,7 @@ async def get_theme_page(
     weeks = parse_weeks(tz, week)
     context = await _page_context(conn, weeks=weeks, source=None, week=week)
     context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor))
+    context.update(await build_theme_curation(conn, viewer=viewer, theme=context["theme"]))
     nav = "features" if context["theme"].scope == "feature" else "overview"
     return render(request, "theme.html", {**context, "nav": nav})
 

@@ -322,3 +322,12 @@ async def select_theme_history(
         data["detail"] = json.loads(data["detail"]) if isinstance(data["detail"], str) else data["detail"]
         result.append(CurationChange(**data))
     return result
+
+
+async def select_current_leaf_themes(conn: asyncpg.Connection, *, limit: int) -> list[CuratedTheme]:
+    """Current leaf themes, hidden ones included, largest first (the dashboard's curation lists)."""
+    rows = await conn.fetch(
+        f"SELECT {_THEME} FROM theme WHERE is_current AND level = 'leaf' ORDER BY scope, size DESC, theme_id LIMIT $1",
+        limit,
+    )
+    return [CuratedTheme(**dict(r)) for r in rows]

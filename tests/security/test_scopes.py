@@ -148,6 +148,7 @@ HIDDEN_PATHS = {
 }
 HIDDEN_MODULES = {
     "api.routes.dashboard": "HTML pages behind a session cookie from /login (tests/api/test_dashboard.py)",
+    "api.routes.dashboard_curation": "curation forms: session cookie with the curate scope (test_curation_browser.py)",
 }
 
 
