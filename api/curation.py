@@ -119,9 +119,19 @@ def _snapshot(
 
 
 async def _pin(
-    conn: asyncpg.Connection, *, item_ids: Sequence[int], theme_id: int, change_id: int, scope: str, column: ThemeColumn
+    conn: asyncpg.Connection,
+    *,
+    item_ids: Sequence[int],
+    theme_id: int,
+    change_id: int,
+    scope: str,
+    column: ThemeColumn,
+    already_there: Iterable[int] = (),
 ) -> None:
-    await update_items_theme(conn, item_ids=item_ids, theme_ids=[theme_id] * len(item_ids), column=column)
+    """Put the items in the theme and pin them there (`already_there`: items needing no update)."""
+    skip = set(already_there)
+    moving = [i for i in item_ids if i not in skip]
+    await update_items_theme(conn, item_ids=moving, theme_ids=[theme_id] * len(moving), column=column)
     await upsert_pins(
         conn, item_ids=item_ids, theme_ids=[theme_id] * len(item_ids), change_ids=[change_id] * len(item_ids),
         scope=scope,
@@ -224,7 +234,10 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
             conn, action="merge", api_key_id=who.api_key_id, theme_ids=everyone, item_ids=list(members),
             detail={**detail, "items": len(members)}, undo=undo,
         )  # fmt: skip
-        await _pin(conn, item_ids=sorted(members), theme_id=body.into, change_id=change_id, scope=scope, column=column)
+        await _pin(
+            conn, item_ids=sorted(members), theme_id=body.into, change_id=change_id, scope=scope, column=column,
+            already_there=[i for i, t in members.items() if t == body.into],
+        )  # fmt: skip
         for theme_id in others:
             await update_theme_curated(
                 conn,
