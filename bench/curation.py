@@ -177,12 +177,12 @@ async def run(base_url: str, small: list[int], big: int, calls: int) -> dict[str
 
 
 def main() -> None:
+    global THEME_SIZE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--theme-size", type=int, default=THEME_SIZE, help="items per theme (all but the 5k one)")
     args = parser.parse_args()
-    global THEME_SIZE
     THEME_SIZE = args.theme_size
     with stores() as (db_url, redis_url):
         started = time.perf_counter()
