@@ -371,3 +371,30 @@ async def test_a_read_key_gets_403_on_every_curation_route(
     assert (await app_client.get(f"/v1/themes/{theme}/history", headers=reader)).status_code == 200
     assert (await app_client.get("/v1/themes/99999/history", headers=reader)).status_code == 404
     assert await db.fetchval("SELECT label FROM theme WHERE theme_id = $1", theme) == "refund"
+
+
+async def test_an_intent_correction_is_undone_through_the_same_route(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection, curator: dict[str, str]
+) -> None:
+    (item,) = await add_items(db, None, ["refund"], direction(0), seed=1)
+    await db.execute(
+        "UPDATE item SET intent = 'feature_request', intent_confidence = 1, intent_source = 'person'"
+        " WHERE item_id = $1",
+        item,
+    )
+    # The row PATCH /v1/items/{id} writes (the intent branch owns that route; the format is the contract).
+    change = await db.fetchval(
+        "INSERT INTO curation_change (action, item_ids, detail, undo) VALUES ('intent', $1, $2::jsonb, $3::jsonb)"
+        " RETURNING change_id",
+        [item],
+        '{"intent": "feature_request"}',
+        f'{{"item_id": {item}, "intent": "bug", "intent_confidence": 0.75, "intent_source": "model"}}',
+    )
+    resp = await app_client.post(f"/v1/curation/{change}/undo", headers=curator)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["action"] == "intent"
+    row = await db.fetchrow("SELECT intent, intent_confidence, intent_source FROM item WHERE item_id = $1", item)
+    assert dict(row) == {"intent": "bug", "intent_confidence": 0.75, "intent_source": "model"}
+    assert (await app_client.post(f"/v1/curation/{change}/undo", headers=curator)).status_code == 409
+    undo_row = await db.fetchval("SELECT change_id FROM curation_change WHERE action = 'undo'")
+    assert (await app_client.post(f"/v1/curation/{undo_row}/undo", headers=curator)).status_code == 422
