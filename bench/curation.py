@@ -148,7 +148,8 @@ async def run(base_url: str, small: list[int], big: int, calls: int) -> dict[str
             pending.append(ok(await http.post("/v1/themes", json=body))["change_id"])
 
         for name, step in (
-            ("move 10 items", move), ("merge two 300-item themes", merge), ("split a 300-item theme (groups)", split),
+            ("move 10 items", move), (f"merge two {THEME_SIZE}-item themes", merge),
+            (f"split a {THEME_SIZE}-item theme (groups)", split),
             ("create a person's theme (10 items)", create),
         ):  # fmt: skip
             spent = []
@@ -163,7 +164,7 @@ async def run(base_url: str, small: list[int], big: int, calls: int) -> dict[str
         async def preview_small(n: int) -> None:
             ok(await http.post(f"/v1/themes/{small[3]}/split-preview", json={"k": 3}))
 
-        results["split preview, 300-item theme, k=3"] = await timed(calls, preview_small)
+        results[f"split preview, {THEME_SIZE}-item theme, k=3"] = await timed(calls, preview_small)
 
         async def preview_big(n: int) -> None:
             ok(await http.post(f"/v1/themes/{big}/split-preview", json={}))
