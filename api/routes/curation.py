@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from api import curation
 from api.deps import AppSettings, CurateKey, DbConn, ReadKey, RedisClient, RowId
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from db.queries.backfill import select_backfill
 from db.queries.curation import select_curated_theme, select_theme_history
 from schemas.curation import (
@@ -99,6 +99,20 @@ async def get_backfill(theme_id: RowId, conn: DbConn, _: ReadKey) -> Backfill:
     backfill = await select_backfill(conn, theme_id=theme_id)
     if backfill is None:
         raise NotFound(f"Theme {theme_id} has no back-fill (it is not a person's theme, or does not exist).")
+    return backfill
+
+
+@router.post("/themes/{theme_id}/backfill", status_code=202)
+async def restart_backfill(
+    theme_id: RowId, conn: DbConn, _: CurateKey, redis: RedisClient, settings: AppSettings
+) -> Backfill:
+    """Queue a person's theme's back-fill again: one still queued (Redis lost it) or failed; 409 otherwise."""
+    backfill = await select_backfill(conn, theme_id=theme_id)
+    if backfill is None:
+        raise NotFound(f"Theme {theme_id} has no back-fill (it is not a person's theme, or does not exist).")
+    if backfill.status not in ("queued", "failed"):
+        raise Conflict(f"The back-fill of theme {theme_id} is {backfill.status}; only a queued or failed one restarts.")
+    enqueue_backfill(redis, settings, theme_id)
     return backfill
 
 

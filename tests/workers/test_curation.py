@@ -96,7 +96,11 @@ async def test_a_persons_theme_is_back_filled_by_the_job_and_undone(
     theme = created["theme_id"]
     assert created["size"] == 1 and created["seed_threshold"] == job_settings.curation_seed_threshold == 0.5
     assert created["backfill"]["status"] == "queued"
-    assert f"backfill-{theme}" in Queue(CLUSTERING_QUEUE, connection=Redis.from_url(job_settings.redis_url)).job_ids
+    queue = Queue(CLUSTERING_QUEUE, connection=Redis.from_url(job_settings.redis_url))
+    assert f"backfill-{theme}" in queue.job_ids
+    queue.empty()  # as if Redis had lost it: a person queues it again
+    again = await app_client.post(f"/v1/themes/{theme}/backfill", headers=curator)
+    assert again.status_code == 202 and f"backfill-{theme}" in queue.job_ids
     row = await db.fetchrow("SELECT origin, label_pinned, description, hidden FROM theme WHERE theme_id = $1", theme)
     assert dict(row) == {"origin": "person", "label_pinned": True, "description": body["description"], "hidden": False}
 
@@ -112,6 +116,7 @@ async def test_a_persons_theme_is_back_filled_by_the_job_and_undone(
     assert abs(float(np.linalg.norm(seed)) - 1.0) < 1e-4
     assert await db.fetchval("SELECT size FROM theme WHERE theme_id = $1", theme) == 5
     assert await backfill_theme(theme) == "skipped"  # done once is done
+    assert (await app_client.post(f"/v1/themes/{theme}/backfill", headers=curator)).status_code == 409
 
     undone = await app_client.post(f"/v1/curation/{created['change_id']}/undo", headers=curator)
     assert undone.status_code == 200, undone.text
