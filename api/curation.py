@@ -521,8 +521,7 @@ async def _restore(conn: asyncpg.Connection, change_id: int, undo: dict[str, Any
         await update_items_leaving(conn, theme_ids=new_ids, to_theme_id=retire_into, column=column)
     for saved in undo["themes"]:
         fields = {name: saved[name] for name in RESTORED}
-        if saved.get("centroid"):
-            fields["centroid"] = bytes.fromhex(saved["centroid"])
+        fields["centroid"] = bytes.fromhex(saved["centroid"]) if saved.get("centroid") else None
         await update_theme_curated(conn, theme_id=saved["theme_id"], fields=fields)
     await update_theme_sizes(conn, theme_ids=theme_ids, column=column)
 

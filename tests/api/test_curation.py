@@ -145,6 +145,11 @@ async def test_merge_pins_every_member_retires_the_others_and_undo_puts_all_back
     items_a = await add_items(db, a, ["refund"] * 4, direction(0), seed=1)
     items_b = await add_items(db, b, ["money"] * 3, direction(1), seed=2)
     await add_items(db, c, ["login"] * 3, direction(2), seed=3)
+    for theme, axis in ((a, 0), (b, 1)):
+        await db.execute(
+            "UPDATE theme SET centroid = $2 WHERE theme_id = $1", theme, direction(axis).astype("<f4").tobytes()
+        )
+    centroids = dict(await db.fetch("SELECT theme_id, centroid FROM theme ORDER BY theme_id"))
     before = await snapshot(db)
 
     resp = await app_client.post("/v1/themes/merge", json={"theme_ids": [b], "into": a}, headers=curator)
@@ -164,9 +169,13 @@ async def test_merge_pins_every_member_retires_the_others_and_undo_puts_all_back
         history = (await app_client.get(f"/v1/themes/{theme}/history", headers=curator)).json()["data"]
         assert history[0]["action"] == "merge" and history[0]["detail"]["into"] == a
 
+    merged = np.frombuffer(await db.fetchval("SELECT centroid FROM theme WHERE theme_id = $1", a), "<f4")
+    assert merged[0] > 0 and merged[1] > 0 and merged[0] > merged[1]  # weighted by size: 4 items to 3
+
     undone = await app_client.post(f"/v1/curation/{resp.json()['change_id']}/undo", headers=curator)
     assert undone.status_code == 200, undone.text
     assert await snapshot(db) == before
+    assert dict(await db.fetch("SELECT theme_id, centroid FROM theme ORDER BY theme_id")) == centroids
 
 
 async def test_bad_merges_are_refused_and_change_nothing(
