@@ -4,7 +4,8 @@ it, pins the items a person placed, and bumps the touched themes' versions.
 
 The undo data is a snapshot of what the change overwrote: `themes` (their curated fields),
 `items` (their theme column), `pins` (the pins it replaced), `new_theme_ids` (themes it made,
-retired on undo, their items going to `retire_into`). The dashboard and the API both call these.
+retired on undo, their items going to `retire_into`). The dashboard and the API both call these;
+splitting is in api/theme_split.py.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-from anyio import to_thread
 
 from api.auth import Principal
 from api.errors import Conflict, NotFound, Unprocessable
-from clustering.split import MIN_SPLIT_SIZE, describe_groups, nearest_group, propose_split
 from db.queries.backfill import insert_backfill, update_backfill_cancelled
 from db.queries.curation import (
     RESTORED,
@@ -31,7 +30,6 @@ from db.queries.curation import (
     lock_change,
     lock_themes,
     select_curated_theme,
-    select_curated_themes,
     select_dependent_change,
     select_items_for_curation,
     select_member_ids,
@@ -46,35 +44,22 @@ from db.queries.curation import (
     update_theme_versions,
     upsert_pins,
 )
-from db.queries.theme_split import (
-    insert_split_preview,
-    select_split_preview,
-    select_theme_item_count,
-    select_theme_vectors,
-)
 from schemas.curation import (
     CuratedTheme,
-    ExampleItem,
     ItemsMoved,
     Merged,
     PersonThemeCreate,
     PersonThemeCreated,
-    Split,
-    SplitPreview,
-    SplitPreviewGroup,
     ThemeItemsAdd,
     ThemeMerge,
     ThemePatch,
     ThemePatched,
-    ThemeSplit,
     Undone,
 )
 from schemas.settings import Settings
 
-EXAMPLE_CHARS = 300
 
-
-async def _lock(conn: asyncpg.Connection, theme_ids: Iterable[int]) -> dict[int, LockedTheme]:
+async def lock(conn: asyncpg.Connection, theme_ids: Iterable[int]) -> dict[int, LockedTheme]:
     wanted = sorted(set(theme_ids))
     try:
         locked = await lock_themes(conn, theme_ids=wanted)
@@ -86,14 +71,14 @@ async def _lock(conn: asyncpg.Connection, theme_ids: Iterable[int]) -> dict[int,
     return locked
 
 
-def _require_current_leaf(theme: CuratedTheme) -> None:
+def require_current_leaf(theme: CuratedTheme) -> None:
     if not theme.is_current:
         raise Conflict(f"Theme {theme.theme_id} is {theme.status.replace('_', ' ')}; it is no longer current.")
     if theme.level != "leaf":
         raise Unprocessable(f"Theme {theme.theme_id} is a parent theme; this acts on leaf themes only.")
 
 
-def _snapshot(
+def snapshot(
     themes: Sequence[LockedTheme],
     *,
     items: dict[int, int | None],
@@ -118,7 +103,7 @@ def _snapshot(
     }
 
 
-async def _pin(
+async def pin(
     conn: asyncpg.Connection,
     *,
     item_ids: Sequence[int],
@@ -143,7 +128,7 @@ async def patch_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, p
     fields = patch.model_fields_set
     async with conn.transaction():
         wanted = [theme_id] + ([patch.parent_id] if patch.parent_id is not None else [])
-        locked = await _lock(conn, wanted)
+        locked = await lock(conn, wanted)
         current = locked[theme_id]
         theme = current.theme
         if patch.version is not None and patch.version != theme.version:
@@ -153,7 +138,7 @@ async def patch_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, p
 
         async def record(action: str, detail: dict[str, Any], update: dict[str, Any]) -> None:
             before = LockedTheme(theme=theme, saved=dict(saved), centroid=current.centroid)
-            undo = _snapshot([before], items={}, column=column_for(theme.scope), pins=[], scope=theme.scope)
+            undo = snapshot([before], items={}, column=column_for(theme.scope), pins=[], scope=theme.scope)
             change_ids.append(
                 await insert_change(
                     conn,
@@ -218,23 +203,23 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
         raise Unprocessable(f"Theme {body.into} cannot be merged into itself.")
     everyone = [*others, body.into]
     async with conn.transaction():
-        locked = await _lock(conn, everyone)
+        locked = await lock(conn, everyone)
         into = locked[body.into].theme
         for theme_id in everyone:
             theme = locked[theme_id].theme
-            _require_current_leaf(theme)
+            require_current_leaf(theme)
             if theme.scope != into.scope:
                 raise Unprocessable(f"Theme {theme_id} is of scope {theme.scope}, theme {into.theme_id} {into.scope}.")
         column, scope = column_for(into.scope), into.scope
         members = await select_member_ids(conn, theme_ids=everyone, column=column, scope=scope)
         pins = await select_pins(conn, item_ids=list(members), scope=scope)
-        undo = _snapshot([locked[t] for t in everyone], items=members, column=column, pins=pins, scope=scope)
+        undo = snapshot([locked[t] for t in everyone], items=members, column=column, pins=pins, scope=scope)
         detail = {"theme_ids": others, "into": body.into, "labels": {str(t): locked[t].theme.label for t in everyone}}
         change_id = await insert_change(
             conn, action="merge", api_key_id=who.api_key_id, theme_ids=everyone, item_ids=list(members),
             detail={**detail, "items": len(members)}, undo=undo,
         )  # fmt: skip
-        await _pin(
+        await pin(
             conn, item_ids=sorted(members), theme_id=body.into, change_id=change_id, scope=scope, column=column,
             already_there=[i for i, t in members.items() if t == body.into],
         )  # fmt: skip
@@ -261,161 +246,6 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
     return Merged(change_id=change_id, into=result, merged=others)
 
 
-async def preview_split(
-    conn: asyncpg.Connection, who: Principal, theme_id: int, k: int | None, *, examples: int = 5
-) -> SplitPreview:
-    """Proposed groups over the theme's stored vectors; stores the preview and changes nothing else."""
-    theme = await select_curated_theme(conn, theme_id=theme_id)
-    if theme is None:
-        raise NotFound(f"Theme {theme_id} does not exist.")
-    _require_current_leaf(theme)
-    column = column_for(theme.scope)
-    count = await select_theme_item_count(conn, theme_id=theme_id, column=column)
-    if count < MIN_SPLIT_SIZE:
-        raise Unprocessable(f"Theme {theme_id} has {count} items; a split needs at least {MIN_SPLIT_SIZE}.")
-    data = await select_theme_vectors(conn, theme_id=theme_id, column=column)
-    n = len(data.item_ids)
-    if n < MIN_SPLIT_SIZE:
-        raise Unprocessable(f"Theme {theme_id} has {n} embedded items; a split needs at least {MIN_SPLIT_SIZE}.")
-    if k is not None and k > n // 2:
-        raise Unprocessable(f"k = {k} is too many groups for {n} items (at most {n // 2}).")
-    # CPU work off the event loop, so the process keeps answering other requests meanwhile.
-    proposal = await to_thread.run_sync(lambda: propose_split(data.vectors, data.texts, k=k, examples=examples))
-    stored = [
-        {
-            "item_ids": [data.item_ids[r] for r in g.rows],
-            "label": g.label,
-            "keywords": g.keywords,
-            "examples": [data.item_ids[r] for r in g.examples],
-            "centroid": [round(float(x), 6) for x in g.centroid],
-        }
-        for g in proposal.groups
-    ]
-    preview_id = await insert_split_preview(
-        conn, theme_id=theme_id, theme_version=theme.version, api_key_id=who.api_key_id, groups=stored
-    )
-    groups = [
-        SplitPreviewGroup(
-            size=len(g.rows),
-            label=g.label,
-            keywords=g.keywords,
-            examples=[ExampleItem(item_id=data.item_ids[r], text=data.texts[r][:EXAMPLE_CHARS]) for r in g.examples],
-        )
-        for g in proposal.groups
-    ]
-    return SplitPreview(
-        preview_id=preview_id, theme_id=theme_id, k=len(groups), silhouette=proposal.silhouette, groups=groups
-    )
-
-
-async def _groups_from_ids(
-    conn: asyncpg.Connection, groups: list[list[int]], fallback: str
-) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Labels, keywords and centroids for groups a person listed by hand."""
-    flat = [i for g in groups for i in g]
-    data = await select_theme_vectors(conn, item_ids=flat)
-    group_of = {i: n for n, g in enumerate(groups) for i in g}
-    described: list[dict[str, Any]] = [
-        {"item_ids": g, "label": f"{fallback} ({n + 1})", "keywords": [], "examples": g[:5], "centroid": None}
-        for n, g in enumerate(groups)
-    ]
-    present = sorted({group_of[i] for i in data.item_ids})
-    if present:
-        dense = {g: n for n, g in enumerate(present)}
-        labels = np.array([dense[group_of[i]] for i in data.item_ids], dtype=np.int64)
-        parts = await to_thread.run_sync(lambda: describe_groups(data.vectors, data.texts, labels))
-        for g, part in zip(present, parts, strict=True):
-            described[g].update(
-                label=part.label,
-                keywords=part.keywords,
-                examples=[data.item_ids[r] for r in part.examples],
-                centroid=[float(x) for x in part.centroid],
-            )
-    dim = data.vectors.shape[1] if len(data.item_ids) else 0
-    centroids = np.array([d["centroid"] or [0.0] * dim for d in described], dtype=np.float32)
-    return described, centroids
-
-
-async def split_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, body: ThemeSplit) -> Split:
-    """Each group becomes a new theme with its items pinned; the old one gets split_into."""
-    async with conn.transaction():
-        locked = await _lock(conn, [theme_id])
-        theme = locked[theme_id].theme
-        _require_current_leaf(theme)
-        column, scope = column_for(theme.scope), theme.scope
-        members = await select_member_ids(conn, theme_ids=[theme_id], column=column, scope=scope)
-        if len(members) < MIN_SPLIT_SIZE:
-            raise Unprocessable(f"Theme {theme_id} has {len(members)} items; a split needs at least {MIN_SPLIT_SIZE}.")
-        if body.preview_id is not None:
-            preview = await select_split_preview(conn, preview_id=body.preview_id)
-            if preview is None or preview.theme_id != theme_id:
-                raise NotFound(f"Split preview {body.preview_id} of theme {theme_id} does not exist.")
-            if preview.theme_version != theme.version:
-                raise Conflict(f"Theme {theme_id} has changed since preview {body.preview_id}; preview it again.")
-            groups = [dict(g, item_ids=[i for i in g["item_ids"] if i in members]) for g in preview.groups]
-            centroids = np.array([g["centroid"] for g in groups], dtype=np.float32)
-        else:
-            assert body.groups is not None
-            strays = sorted({i for g in body.groups for i in g} - set(members))
-            if strays:
-                raise Unprocessable(f"Items {strays[:20]} are not in theme {theme_id}.")
-            groups, centroids = await _groups_from_ids(conn, [sorted(set(g)) for g in body.groups], theme.label)
-        placed = {i for g in groups for i in g["item_ids"]}
-        leftovers = sorted(set(members) - placed)
-        if leftovers:  # items that reached the theme after the preview, or left out of the groups
-            data = await select_theme_vectors(conn, item_ids=leftovers)
-            usable = centroids.size > 0 and centroids.shape[1] == (data.vectors.shape[1] if data.item_ids else -1)
-            nearest = nearest_group(data.vectors, centroids).tolist() if usable else [0] * len(data.item_ids)
-            found = dict(zip(data.item_ids, nearest, strict=True))
-            biggest = max(range(len(groups)), key=lambda n: len(groups[n]["item_ids"]))
-            for item_id in leftovers:
-                groups[found.get(item_id, biggest)]["item_ids"].append(item_id)
-        groups = [g for g in groups if g["item_ids"]]
-        if len(groups) < 2:
-            raise Conflict(f"Theme {theme_id}'s items have moved since the preview; preview it again.")
-        pins = await select_pins(conn, item_ids=list(members), scope=scope)
-        new_ids = []
-        for g in groups:
-            centroid = np.asarray(g["centroid"], "<f4").tobytes() if g["centroid"] else None
-            new_ids.append(
-                await insert_theme(
-                    conn,
-                    scope=scope,
-                    label=g["label"],
-                    keywords=g["keywords"],
-                    origin="clustered",
-                    label_pinned=False,
-                    parent_id=theme.parent_id,
-                    centroid=centroid,
-                    representative_item_ids=[i for i in g["examples"] if i in members][:5],
-                )  # fmt: skip
-            )
-        undo = _snapshot(
-            [locked[theme_id]], items=members, column=column, pins=pins, scope=scope,
-            new_theme_ids=new_ids, retire_into=theme_id,
-        )  # fmt: skip
-        detail = {
-            "from": theme_id, "label": theme.label, "into": new_ids, "labels": [g["label"] for g in groups],
-            "sizes": [len(g["item_ids"]) for g in groups], "preview_id": body.preview_id,
-        }  # fmt: skip
-        change_id = await insert_change(
-            conn, action="split", api_key_id=who.api_key_id, theme_ids=[theme_id, *new_ids],
-            item_ids=list(members), detail=detail, undo=undo,
-        )  # fmt: skip
-        for new_id, g in zip(new_ids, groups, strict=True):
-            await _pin(
-                conn, item_ids=sorted(g["item_ids"]), theme_id=new_id, change_id=change_id, scope=scope, column=column
-            )
-        await update_theme_curated(
-            conn, theme_id=theme_id, fields={"status": "split_into", "split_into": new_ids, "is_current": False}
-        )
-        await update_theme_seen(conn, theme_ids=new_ids, column=column)
-        await update_theme_sizes(conn, theme_ids=[theme_id, *new_ids], column=column)
-        await update_theme_versions(conn, theme_ids=[theme_id])
-        parts = await select_curated_themes(conn, theme_ids=new_ids)
-    return Split(change_id=change_id, theme_id=theme_id, split_into=parts)
-
-
 async def _items_and_sources(
     conn: asyncpg.Connection, item_ids: Sequence[int], *, column: ThemeColumn, scope: str
 ) -> tuple[dict[int, int | None], list[tuple[int, int, int]], set[int]]:
@@ -437,12 +267,12 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
     """These items belong to this theme from now on (pinned; an earlier pin is replaced)."""
     item_ids = sorted(set(body.item_ids))
     async with conn.transaction():
-        target = (await _lock(conn, [theme_id]))[theme_id].theme
-        _require_current_leaf(target)
+        target = (await lock(conn, [theme_id]))[theme_id].theme
+        require_current_leaf(target)
         column, scope = column_for(target.scope), target.scope
         items, pins, sources = await _items_and_sources(conn, item_ids, column=column, scope=scope)
         sources.discard(theme_id)
-        await _lock(conn, sources)
+        await lock(conn, sources)
         moved = {i: t for i, t in items.items() if t != theme_id}
         origins: dict[str, int] = {}
         for t in moved.values():
@@ -452,9 +282,9 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
         change_id = await insert_change(
             conn, action="move", api_key_id=who.api_key_id, theme_ids=[theme_id, *sources], item_ids=item_ids,
             detail={"theme_id": theme_id, "items": len(item_ids), "from": origins},
-            undo=_snapshot([], items=items, column=column, pins=pins, scope=scope),
+            undo=snapshot([], items=items, column=column, pins=pins, scope=scope),
         )  # fmt: skip
-        await _pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=[theme_id, *sources])
         result = await select_curated_theme(conn, theme_id=theme_id)
@@ -472,7 +302,7 @@ async def create_person_theme(
     column, scope = column_for(body.scope), body.scope
     async with conn.transaction():
         items, pins, sources = await _items_and_sources(conn, item_ids, column=column, scope=scope)
-        await _lock(conn, sources)
+        await lock(conn, sources)
         theme_id = await insert_theme(
             conn, scope=scope, label=body.label, keywords=[], origin="person", label_pinned=True, parent_id=None,
             centroid=None, representative_item_ids=item_ids[:5], description=body.description,
@@ -484,10 +314,10 @@ async def create_person_theme(
         }  # fmt: skip
         change_id = await insert_change(
             conn, action="create", api_key_id=who.api_key_id, theme_ids=[theme_id, *sources], item_ids=item_ids,
-            detail=detail, undo=_snapshot([], items=items, column=column, pins=pins, scope=scope,
+            detail=detail, undo=snapshot([], items=items, column=column, pins=pins, scope=scope,
                                           new_theme_ids=[theme_id]),
         )  # fmt: skip
-        await _pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
         await update_theme_seen(conn, theme_ids=[theme_id], column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=sorted(sources))
@@ -542,7 +372,7 @@ async def undo_change(conn: asyncpg.Connection, who: Principal, change_id: int) 
         later = await select_dependent_change(conn, change=change)
         if later is not None:
             raise Conflict(f"Change {later} came later and touches the same themes or items; undo it first.")
-        await _lock(conn, change.theme_ids)
+        await lock(conn, change.theme_ids)
         if change.action == "intent":
             u = change.undo
             await update_item_intent(

@@ -1,6 +1,7 @@
 """Curation routes (spec/api.md "Curation"): every write needs the curate scope; history is read.
 
-The actions themselves (one transaction each) are in api/curation.py, shared with the dashboard.
+The actions themselves (one transaction each) are in api/curation.py and api/theme_split.py, shared
+with the dashboard.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from redis.exceptions import RedisError
 
-from api import curation
+from api import curation, theme_split
 from api.deps import AppSettings, CurateKey, DbConn, ReadKey, RedisClient, RowId
 from api.errors import Conflict, NotFound
 from db.queries.backfill import select_backfill
@@ -69,12 +70,12 @@ async def create_split_preview(
     theme_id: RowId, conn: DbConn, who: CurateKey, body: Annotated[SplitPreviewCreate | None, Body()] = None
 ) -> SplitPreview:
     """Proposed sub-groups (size, label, five examples) and a `preview_id`; changes nothing."""
-    return await curation.preview_split(conn, who, theme_id, body.k if body else None)
+    return await theme_split.preview_split(conn, who, theme_id, body.k if body else None)
 
 
 @router.post("/themes/{theme_id}/split")
 async def split_theme(theme_id: RowId, body: ThemeSplit, conn: DbConn, who: CurateKey) -> Split:
-    return await curation.split_theme(conn, who, theme_id, body)
+    return await theme_split.split_theme(conn, who, theme_id, body)
 
 
 @router.post("/themes/{theme_id}/items")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api import curation
+from api import curation, theme_split
 from api.dashboard.curation import Curator, Form, build_curate_page, layout, read_form, readable
 from api.dashboard.render import render
 from api.deps import AppSettings, DbConn, RedisClient, RowId
@@ -126,7 +126,7 @@ async def merge_themes(request: Request, conn: DbConn, who: Curator) -> Response
 @router.post("/themes/{theme_id}/split-preview", response_class=HTMLResponse)
 async def preview_split(request: Request, theme_id: RowId, conn: DbConn, who: Curator) -> Response:
     form = await _form(request)
-    preview = await curation.preview_split(conn, who, theme_id, form.optional_int("k"))
+    preview = await theme_split.preview_split(conn, who, theme_id, form.optional_int("k"))
     label = await _theme(conn, theme_id)
     return render(request, "split_preview.html", {**layout(), "preview": preview, "label": label})
 
@@ -138,7 +138,7 @@ async def split_theme(request: Request, theme_id: RowId, conn: DbConn, who: Cura
         body = ThemeSplit(preview_id=form.optional_int("preview_id"))
     except ValidationError as exc:
         raise readable(exc) from None
-    result = await curation.split_theme(conn, who, theme_id, body)
+    result = await theme_split.split_theme(conn, who, theme_id, body)
     return _done(f"/themes/{theme_id}#history" if result.split_into else "/curate")
 
 
