@@ -27,9 +27,11 @@ from api.routes import (
     articles,
     clustering,
     connections,
+    curation,
     cx_dashboard,
     cx_reports,
     dashboard,
+    dashboard_curation,
     health,
     incidents,
     items,
@@ -98,8 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    routers = (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard)
-    for module in (*routers, alerts, incidents, alerts_page, cx_reports, schedules, articles, cx_dashboard):
+    routers = (health, items, keys, themes, curation, clustering, requesters, connections, webhooks, reports, dashboard)
+    pages = (dashboard_curation, alerts_page, cx_dashboard)
+    for module in (*routers, alerts, incidents, cx_reports, schedules, articles, *pages):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

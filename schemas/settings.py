@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # re-read for their last reconcile_hours, which upserts what the webhooks missed.
     reconcile_every_s: int = Field(default=3600, ge=0)
     reconcile_hours: float = Field(default=24.0, gt=0, le=24 * 31)
+    # A person's theme takes past and future items whose cosine to its seed reaches this (docs/curation.md).
+    curation_seed_threshold: float = 0.5
+    curation_backfill_batch: int = 5_000
     failure_ttl_s: int = 7 * 24 * 3600
 
     # Alerts (outbound/, workers/alerts.py). Outbound URLs must be https to public addresses;

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
+from api.dashboard.curation import build_theme_curation
 from api.dashboard.features import build_features
 from api.dashboard.health import build_health
 from api.dashboard.operations import METRIC_NAMES, build_operations, parse_metric
@@ -161,6 +162,7 @@ async def get_theme_page(
     only = parse_day(items_week, "items_week") if items_week else None
     pii = viewer.allows("pii")
     context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, pii=pii, items_week=only))
+    context.update(await build_theme_curation(conn, viewer=viewer, theme=context["theme"]))
     nav = "features" if context["theme"].scope == "feature" else "overview"
     return render(request, "theme.html", {**context, "nav": nav})
 

@@ -34,14 +34,17 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("*", "/v1/keys", "admin"),
     ("*", "/v1/connections", "admin"),
     ("GET", "/v1/themes", "read"),
+    ("POST", "/v1/themes", "curate"),  # a person's theme, merge, split, split-preview, move items
+    ("PATCH", "/v1/themes", "curate"),
+    ("POST", "/v1/curation", "curate"),  # undo
     ("POST", "/v1/clustering", "admin"),
     ("GET", "/v1/clustering", "read"),
     ("DELETE", "/v1/requesters", "admin"),
     ("GET", "/v1/reports", "read"),
 ]
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.
-LACKING = {"ingest": ["read"], "read": ["ingest"], "admin": ["ingest", "read"]}
+LACKING = {"ingest": ["read"], "read": ["ingest"], "curate": ["ingest", "read"], "admin": ["ingest", "read", "curate"]}
 
 
 def _segment_prefix(prefix: str, path: str) -> bool:
@@ -145,6 +148,7 @@ HIDDEN_PATHS = {
 }
 HIDDEN_MODULES = {
     "api.routes.dashboard": "HTML pages behind a session cookie from /login (tests/api/test_dashboard.py)",
+    "api.routes.dashboard_curation": "curation forms: session cookie with the curate scope (test_curation_browser.py)",
 }
 
 
