@@ -96,4 +96,5 @@ def require(scope: str) -> Callable[[Request, asyncpg.Connection], Awaitable[Pri
 
 IngestKey = Annotated[Principal, Depends(require("ingest"))]
 ReadKey = Annotated[Principal, Depends(require("read"))]
+CurateKey = Annotated[Principal, Depends(require("curate"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]

@@ -26,6 +26,7 @@ from api.routes import (
     connections,
     dashboard,
     health,
+    intent,
     items,
     keys,
     reports,
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    for module in (health, items, keys, themes, clustering, requesters, connections, webhooks, reports, dashboard):
+    for module in (
+        health, items, keys, themes, clustering, intent, requesters, connections, webhooks, reports, dashboard,
+    ):  # fmt: skip
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "admin", "password", ""}
@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     cluster_sample_threshold: int = 20_000
     assign_min_similarity: float = 0.5
     failure_ttl_s: int = 7 * 24 * 3600
+    # Intent: retrain after this many new corrections (0: only on POST /v1/intent/models); below
+    # this confidence a model's intent is "uncertain" (dashboard, feature-request report).
+    intent_retrain_every_corrections: int = Field(default=50, ge=0)
+    intent_uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    intent_job_timeout_s: int = 1_800
+    # "gpl" (default) or "permissive": which shipped model and rows (clustering/models/NOTICE-intent.md)
+    intent_model_variant: Literal["gpl", "permissive"] = "gpl"
+    intent_model_dir: Path | None = None  # None: the artefacts shipped in clustering/models
 
     @field_validator("admin_api_key")
     @classmethod

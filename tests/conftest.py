@@ -29,7 +29,7 @@ ADMIN_KEY = "tk_test_admin_key_0123456789abcdef"
 SECRET_KEY = "test-secret-key-0123456789abcdef-0123456789"
 TABLES = (
     "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
-    " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin"
+    " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin, intent_model"
 )
 
 

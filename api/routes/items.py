@@ -10,11 +10,14 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
+from api.deps import AdminKey, AppSettings, CurateKey, DbConn, IngestKey, ReadKey, RedisClient, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from api.routes.intent import retrain_if_due
 from api.routes.reports import CSV_RESPONSE, items_csv_response, wants_csv
+from db.queries.intent import update_item_intent_by_person
 from db.queries.item_reads import ItemFilter, select_item, select_items
 from db.queries.items import delete_item, upsert_items
+from schemas.intent import ItemIntentUpdate
 from schemas.items import (
     MAX_BULK_ITEMS,
     BulkRejection,
@@ -190,6 +193,30 @@ async def list_items(
     data = await select_items(conn, filters=filters, after_id=decode_cursor(cursor), limit=limit)
     next_cursor = encode_cursor(data[-1].item_id) if len(data) == limit else None
     return ItemPage(data=data, next_cursor=next_cursor)
+
+
+@router.patch("/{item_id}")
+async def update_item(
+    item_id: RowId,
+    body: ItemIntentUpdate,
+    conn: DbConn,
+    redis: RedisClient,
+    settings: AppSettings,
+    principal: CurateKey,
+) -> Item:
+    """A person's intent (`intent_source` = `person`), kept over any model's; audited as a
+    curation change that `POST /v1/curation/{change_id}/undo` reverses."""
+    async with conn.transaction():
+        before = await update_item_intent_by_person(
+            conn, item_id=item_id, intent=body.intent, api_key_id=principal.api_key_id
+        )
+        if before is None:
+            raise NotFound(f"Item {item_id} does not exist.")
+    await retrain_if_due(conn, redis, settings)
+    item = await select_item(conn, item_id=item_id)
+    if item is None:  # erased between the commit and this read
+        raise NotFound(f"Item {item_id} does not exist.")
+    return item
 
 
 @router.delete("/{item_id}", status_code=204, response_class=Response)

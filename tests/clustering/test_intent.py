@@ -81,7 +81,7 @@ def test_source_hint_overrides_classifier() -> None:
 
 
 def test_classifier_decides_without_hint() -> None:
-    assert resolve_intent(None, "question", 0.61) == ("question", 0.61, "classifier")
+    assert resolve_intent(None, "question", 0.61) == ("question", 0.61, "model")
 
 
 def test_unknown_hint_is_rejected() -> None:
