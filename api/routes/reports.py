@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import DbConn, ReadKey
+from api.deps import AppSettings, DbConn, ReadKey
 from api.errors import Unprocessable
 from db.queries.item_reads import ItemFilter
 from db.queries.reports import (
@@ -163,7 +163,12 @@ async def build_resolution_times(
 
 
 async def build_feature_requests(
-    conn: asyncpg.Connection, *, window: Window, group_by: FeatureGroupBy = "week,theme", top: int | None = None
+    conn: asyncpg.Connection,
+    *,
+    window: Window,
+    group_by: FeatureGroupBy = "week,theme",
+    top: int | None = None,
+    uncertain_below: float = 0.5,
 ) -> FeatureRequestsReport:
     """Grouped by week, the window widens to whole local weeks like theme-trends."""
     if "week" in group_by:
@@ -171,8 +176,9 @@ async def build_feature_requests(
         first_week, end_week = week_bounds(window)
         window = Window(_local_midnight(first_week, zone), _local_midnight(end_week, zone), window.tz)
     rows = await select_feature_requests(
-        conn, start_at=window.start, end_at=window.end, tz=window.tz, group_by=group_by, top=top
-    )
+        conn, start_at=window.start, end_at=window.end, tz=window.tz, group_by=group_by, top=top,
+        uncertain_below=uncertain_below,
+    )  # fmt: skip
     return FeatureRequestsReport(
         definition="feature_request_frequency", window=window.model(), generated_at=datetime.now(UTC), rows=rows
     )
@@ -290,6 +296,7 @@ async def get_resolution_times(
 async def get_feature_requests(
     request: Request,
     conn: DbConn,
+    settings: AppSettings,
     _: ReadKey,
     from_: From,
     to: To,
@@ -299,6 +306,10 @@ async def get_feature_requests(
 ) -> Response:
     """How often features are requested (items with intent feature_request), by how many distinct
     requesters, with forum votes summed; per week and/or feature theme. `group_by=theme` ranks the
-    most requested features of the window."""
-    report = await build_feature_requests(conn, window=parse_window(from_, to, tz), group_by=group_by, top=top)
+    most requested features of the window. `uncertain`: how many of `count` a model labelled with
+    a confidence below the INTENT_UNCERTAIN_BELOW setting."""
+    report = await build_feature_requests(
+        conn, window=parse_window(from_, to, tz), group_by=group_by, top=top,
+        uncertain_below=settings.intent_uncertain_below,
+    )  # fmt: skip
     return respond(request, report, report.rows, feature_request_columns(group_by), "feature-requests")

@@ -278,7 +278,8 @@ async def select_item_export_rows(
 # counts once; items without a requester id count in `count` but not among requesters.
 _FEATURE_REQUESTS = """
 SELECT {keys}, count(*) AS count, coalesce(sum(coalesce(i.votes, 0)), 0)::bigint AS votes,
-       count(DISTINCT i.requester_id) AS distinct_requesters
+       count(DISTINCT i.requester_id) AS distinct_requesters,
+       count(*) FILTER (WHERE i.intent_source = 'model' AND i.intent_confidence < {uncertain}) AS uncertain
 FROM item i LEFT JOIN theme t ON t.theme_id = i.feature_theme_id
 WHERE i.intent = 'feature_request' AND i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2
 GROUP BY {group}
@@ -287,7 +288,14 @@ _FEATURE_WEEK = "date_trunc('week', i.created_at AT TIME ZONE $3)::date"
 
 
 async def select_feature_requests(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, tz: str, group_by: str, top: int | None
+    conn: asyncpg.Connection,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    tz: str,
+    group_by: str,
+    top: int | None,
+    uncertain_below: float = 0.5,
 ) -> list[FeatureRequestRow]:
     """Rows per week and/or feature theme. wow_change compares each week with the one before; a
     theme-only row compares the window's last week with the week before it ("is it growing")."""
@@ -301,6 +309,7 @@ async def select_feature_requests(
         _FEATURE_REQUESTS.format(
             keys=f"{_FEATURE_WEEK} AS week, i.feature_theme_id AS theme_id, null AS label",
             group="1, i.feature_theme_id",
+            uncertain=float(uncertain_below),
         ),
         start_at - timedelta(weeks=1), end_at, tz,
     )  # fmt: skip
@@ -313,7 +322,10 @@ async def select_feature_requests(
         return per_week.get((week, theme), 0) if by_theme else week_totals.get(week, 0)
 
     rows = await conn.fetch(
-        _FEATURE_REQUESTS.format(keys=keys, group=group), start_at, end_at, *([tz] if by_week else [])
+        _FEATURE_REQUESTS.format(keys=keys, group=group, uncertain=float(uncertain_below)),
+        start_at,
+        end_at,
+        *([tz] if by_week else []),
     )
     result = []
     for r in rows:
@@ -327,6 +339,7 @@ async def select_feature_requests(
             prev = per_week.get((last_monday - timedelta(weeks=1), theme), 0)
         fields: dict[str, Any] = {
             "count": r["count"], "votes": r["votes"], "distinct_requesters": r["distinct_requesters"],
+            "uncertain": r["uncertain"],
             "wow_change": (this - prev) / max(prev, 1),
         }  # fmt: skip
         if by_week:

@@ -168,3 +168,24 @@ async def test_enough_new_corrections_start_a_retrain_on_their_own(
 
     rows = await db.fetch("SELECT trigger, status FROM intent_model")
     assert [(r["trigger"], r["status"]) for r in rows] == [("auto", "queued")]
+
+
+async def test_the_feature_request_report_counts_uncertain_model_labels_apart(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    ids = [await new_item(app_client, str(n)) for n in range(4)]
+    await as_model_labelled(db, ids[0], "feature_request", 0.35)  # uncertain (default threshold 0.5)
+    await as_model_labelled(db, ids[1], "feature_request", 0.91)
+    await as_model_labelled(db, ids[2], "feature_request", 0.42)
+    await app_client.patch(f"/v1/items/{ids[2]}", json={"intent": "feature_request"}, headers=auth())  # a person's
+    await as_model_labelled(db, ids[3], "bug", 0.2)
+
+    resp = await app_client.get(
+        "/v1/reports/feature-requests",
+        params={"from": "2026-11-01T00:00:00Z", "to": "2026-11-09T00:00:00Z", "group_by": "week"},
+        headers=auth(),
+    )
+
+    assert resp.status_code == 200, resp.text
+    [row] = resp.json()["rows"]
+    assert (row["count"], row["uncertain"]) == (3, 1)
