@@ -4,6 +4,7 @@ on real Postgres and Redis."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -189,3 +190,22 @@ async def test_the_feature_request_report_counts_uncertain_model_labels_apart(
     assert resp.status_code == 200, resp.text
     [row] = resp.json()["rows"]
     assert (row["count"], row["uncertain"]) == (3, 1)
+
+
+async def test_the_dashboard_marks_a_models_uncertain_intent(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    app_client.base_url = httpx.URL("http://127.0.0.1")
+    unsure, sure = await new_item(app_client, "1"), await new_item(app_client, "2")
+    await as_model_labelled(db, unsure, "feature_request", 0.31)
+    await as_model_labelled(db, sure, "feature_request", 0.88)
+    theme_id = await db.fetchval("INSERT INTO theme (scope, label) VALUES ('all', 'exports') RETURNING theme_id")
+    await db.execute("UPDATE item SET theme_id = $1", theme_id)
+    signed_in = await app_client.post("/login", data={"api_key": await make_key(app_client, "read"), "next": "/"})
+    assert signed_in.status_code == 303
+
+    html = (await app_client.get(f"/themes/{theme_id}")).text
+
+    rows = dict(re.findall(r'<tr data-item-id="(\d+)">(.*?)</tr>', html, re.S))
+    assert 'class="badge badge-uncertain" title="model confidence 0.31">uncertain<' in rows[str(unsure)]
+    assert "uncertain" not in rows[str(sure)]
