@@ -65,12 +65,12 @@ _CODE_RE = re.compile(r"```|\w\.\w+\(|=>|::|\(\)")
 _INTERROGATIVES = frozenset(
     "how what why where when which who is are can could does do did should will would has have".split()
 )
-# Cues matched against the set of a text's word unigrams and bigrams: set lookups, because
+# Cues matched against the set of a text's word uni-, bi- and trigrams: set lookups, because
 # regex alternations over 4,000 characters cost ~0.2 ms each.
 _TERM_CUES: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "how_do_i",
-        frozenset({"how do", "how can", "how to", "how should", "is there", "it possible"}),
+        frozenset({"how do", "how can", "how to", "how should", "is there", "is it possible"}),
     ),
     (
         "crash",
@@ -95,7 +95,8 @@ _TERM_CUES: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {"be nice", "be great", "be useful", "be helpful", "be awesome", "be cool", "i wish"}
             | {"would love", "would like", "please add", "please support", "please consider"}
-            | {"it'd be"}
+            | {"it'd be", "great if", "nice if", "wish there", "wish you", "wish it", "should add"}
+            | {"please make", "you add", "make it possible", "can you make", "could you make"}
         ),
     ),
     (
@@ -140,7 +141,8 @@ def analyse(text: str) -> tuple[list[str], FloatArray]:
     head = text[:MAX_TEXT_CHARS].lower()
     tokens = _TOKEN_RE.findall(head)
     terms = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
-    present = set(terms)
+    # Cues also match word triples ("is it possible" asks, "make it possible" requests).
+    present = set(terms).union(f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False))
     cues = [
         "?" in head,
         head.rstrip().endswith("?"),

@@ -352,13 +352,28 @@ def cross_validate(
     )
 
 
-def held_back_rows(labels: Sequence[str], share: float = HELD_BACK_SHARE, seed: int = 0) -> list[int]:
-    """About `share` of the rows, stratified by label, at least one when there are two or more."""
-    if len(labels) < 2:
+def held_back_rows(
+    labels: Sequence[str], share: float = HELD_BACK_SHARE, seed: int = 0, eligible: Sequence[bool] | None = None
+) -> list[int]:
+    """About `share` of the eligible rows, stratified by label, at least one when two or more
+    rows are eligible.
+
+    Args:
+        labels: One label per row.
+        share: Fraction held back.
+        seed: Fold assignment seed.
+        eligible: Which rows may be held back (all by default); the retrain passes the
+            corrections the current model was not trained on, so the comparison is fair.
+
+    Returns:
+        Row indices into `labels`, ascending.
+    """
+    candidates = [i for i in range(len(labels)) if eligible is None or eligible[i]]
+    if len(candidates) < 2:
         return []
-    folds = stratified_folds(labels, max(2, round(1 / share)), seed)
-    rows = [i for i, f in enumerate(folds) if f == 0]
-    return rows or [0]
+    folds = stratified_folds([labels[i] for i in candidates], max(2, round(1 / share)), seed)
+    rows = [candidates[n] for n, f in enumerate(folds) if f == 0]
+    return rows or [candidates[0]]
 
 
 @dataclass(frozen=True)
@@ -380,11 +395,13 @@ def retrain(
     *,
     config: ModelConfig | None = None,
     correction_weight: float = CORRECTION_WEIGHT,
+    unseen_by_current: Sequence[bool] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> RetrainOutcome:
     """Train a model from shipped rows plus corrections and decide whether it replaces `current`.
 
-    Steps: hold back about a fifth of the corrections (stratified); fit a candidate on the
+    Steps: hold back about a fifth of the corrections the current model has not seen
+    (stratified); fit a candidate on the
     shipped rows plus the rest; compare candidate and current on the held-back corrections
     (macro-F1 over the classes present, then accuracy); cross-validate for the reported figures
     (over the corrections when there are at least 10, otherwise over the shipped rows); fit the
@@ -396,6 +413,9 @@ def retrain(
         current: The model in use, to beat on the held-back corrections.
         config: Model settings; the shipped model's config by default.
         correction_weight: Weight of one correction relative to a shipped row.
+        unseen_by_current: Per correction, whether the current model was trained without it;
+            only those are held back (a model scored on rows it learned would always win).
+            All by default.
         progress: Called with (share done in [0, 1], stage name) between steps.
 
     Returns:
@@ -405,7 +425,7 @@ def retrain(
     config = config or ModelConfig(**{k: v for k, v in current.metadata.get("config", {}).items() if k in _FIELDS})
     report = progress or (lambda share, stage: None)
     weighted = corrections.reweighted(correction_weight)
-    held = held_back_rows(weighted.labels)
+    held = held_back_rows(weighted.labels, eligible=unseen_by_current)
     kept = [i for i in range(len(weighted)) if i not in set(held)]
     held_back: dict[str, Any] = {"corrections": len(held)}
     accepted, reason = True, "no held-back corrections to compare on: trained from the shipped data"

@@ -104,11 +104,23 @@ async def _retrain(conn: asyncpg.Connection, model_id: int) -> str:
     rows = await select_corrections(conn, embedder_version=embedder.model_version, dim=embedder.dim)
     corrections = LabelledSet(rows.texts, rows.labels, [1.0] * len(rows.texts), rows.vectors.astype(float))
     current = await current_classifier(conn, settings)
+    # Corrections made before the current model's retrain started trained it: not a fair test.
+    current_id = await select_current_intent_model_id(conn)
+    current_row = await select_intent_model(conn, model_id=current_id) if current_id is not None else None
+    since = current_row.started_at if current_row is not None else None
+    unseen = [since is None or at is None or at >= since for at in rows.corrected_at]
     stages: list[tuple[float, str]] = []
     # The fits are CPU-bound and synchronous: they run in a thread while this loop writes their
     # progress to the row.
     future = asyncio.get_running_loop().run_in_executor(
-        None, lambda: retrain(base, corrections, current, progress=lambda share, stage: stages.append((share, stage)))
+        None,
+        lambda: retrain(
+            base,
+            corrections,
+            current,
+            unseen_by_current=unseen,
+            progress=lambda share, stage: stages.append((share, stage)),
+        ),  # fmt: skip
     )
     written = 0
     while not future.done():

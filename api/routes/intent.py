@@ -41,7 +41,7 @@ async def start_retrain(conn: asyncpg.Connection, redis: Redis, settings: Settin
     """Queue a retrain and enqueue its job after the commit; None when one is already queued or
     running. A job Redis never took is marked failed so it cannot block the next retrain."""
     async with conn.transaction():
-        model_id = await insert_intent_model(conn, trigger=trigger)
+        model_id = await insert_intent_model(conn, trigger=trigger, stale_after_s=2 * settings.intent_job_timeout_s)
     if model_id is None:
         return None
     try:

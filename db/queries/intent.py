@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -75,8 +76,16 @@ async def update_item_intent_by_person(
     return before
 
 
-async def insert_intent_model(conn: asyncpg.Connection, *, trigger: str) -> int | None:
-    """A queued retrain, or None when one is already queued or running."""
+async def insert_intent_model(conn: asyncpg.Connection, *, trigger: str, stale_after_s: int) -> int | None:
+    """A queued retrain, or None when one is already queued or running. One queued or running for
+    longer than `stale_after_s` (its worker died, or Redis lost the job) is failed first, so it
+    cannot block retrains for ever."""
+    await conn.execute(
+        "UPDATE intent_model SET status = 'failed', finished_at = now(), stage = 'failed',"
+        " error = 'not finished within ' || $1 || ' s (worker lost?)'"
+        " WHERE status IN ('queued', 'running') AND created_at < now() - make_interval(secs => $1)",
+        stale_after_s,
+    )
     model_id: int | None = await conn.fetchval(
         "INSERT INTO intent_model (trigger) VALUES ($1) ON CONFLICT DO NOTHING RETURNING model_id", trigger
     )
@@ -173,12 +182,14 @@ async def update_intent_model_failed(conn: asyncpg.Connection, *, model_id: int,
 
 @dataclass(frozen=True)
 class LabelledRows:
-    """Items with their prepared text and stored vector (float32, one row per item)."""
+    """Items with their prepared text and stored vector (float32, one row per item), and for
+    corrections when a person last set the intent (None when no audit row says)."""
 
     item_ids: list[int]
     texts: list[str]
     labels: list[str]
     vectors: NDArray[np.float32]
+    corrected_at: list[datetime | None]
 
 
 def _labelled(rows: Sequence[asyncpg.Record], dim: int, label: str) -> LabelledRows:
@@ -190,14 +201,17 @@ def _labelled(rows: Sequence[asyncpg.Record], dim: int, label: str) -> LabelledR
         texts=[r["clean_text"] or "" for r in rows],
         labels=[r[label] or "" for r in rows],
         vectors=vectors,
+        corrected_at=[r.get("corrected_at") for r in rows],
     )
 
 
 async def select_corrections(conn: asyncpg.Connection, *, embedder_version: str, dim: int) -> LabelledRows:
     """Every item whose intent a person set and whose vector is stored, in item order."""
     rows = await conn.fetch(
-        "SELECT i.item_id, i.clean_text, i.intent, e.vector FROM item i"
-        " JOIN embedding e ON e.item_id = i.item_id AND e.model_version = $1"
+        "SELECT i.item_id, i.clean_text, i.intent, e.vector,"
+        " (SELECT max(c.at) FROM curation_change c WHERE c.action = 'intent' AND c.undone_at IS NULL"
+        "  AND c.item_ids @> ARRAY[i.item_id]) AS corrected_at"
+        " FROM item i JOIN embedding e ON e.item_id = i.item_id AND e.model_version = $1"
         " WHERE i.intent_source = 'person' AND i.intent IS NOT NULL AND i.deleted_at IS NULL ORDER BY i.item_id",
         embedder_version,
     )

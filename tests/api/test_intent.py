@@ -146,8 +146,13 @@ async def test_a_finished_retrain_frees_the_slot_for_the_next(
     await db.execute("UPDATE intent_model SET status = 'failed', error = 'boom' WHERE model_id = $1", first)
 
     again = await app_client.post("/v1/intent/models", headers=auth())
+    await db.execute("UPDATE intent_model SET created_at = now() - interval '1 day' WHERE status = 'queued'")
+    after_a_lost_worker = await app_client.post("/v1/intent/models", headers=auth())
 
     assert again.status_code == 202 and again.json()["model_id"] != first
+    assert after_a_lost_worker.status_code == 202
+    lost = await db.fetchrow("SELECT status, error FROM intent_model WHERE model_id = $1", again.json()["model_id"])
+    assert lost is not None and lost["status"] == "failed" and "worker lost" in lost["error"]
 
 
 @pytest.fixture
