@@ -2,12 +2,14 @@
 
 The classifier is a multinomial logistic regression over the item's 384-d embedding
 concatenated with cheap text features (a small TF-IDF vocabulary of word uni/bigrams plus a
-handful of cue patterns such as "traceback" or "would be nice"). Inference is pure numpy: the
-shipped artefact (`models/intent_v1.npz`, loaded with `allow_pickle=False`) holds the
-weights, the vocabulary and IDF, the feature scaling, the class order and the softmax
-temperature. `workers/train_intent.py` produces it; `bench/intent.py` measures it.
+handful of cue patterns such as "traceback" or "would be nice"). Inference is pure numpy: an
+artefact (`.npz`, loaded with `allow_pickle=False`) holds the weights, the vocabulary and IDF,
+the feature scaling, the class order and the softmax temperature. `clustering/intent_train.py`
+fits one (offline in `training/intent.py` for the shipped models, in an install by the retrain
+job); `bench/intent.py` measures them.
 
-The artefact is trained on GPL-3.0 data: see `models/NOTICE-intent.md`.
+The default shipped model is GPL-3.0 (trained partly on GPL-3.0 data), the other one MIT and
+CC BY 4.0: see `models/NOTICE-intent.md`.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class IntentClassifier:
     """Multinomial logistic regression over [embedding, TF-IDF, cues], applied in numpy.
 
     Build one with `load` (the shipped artefact) or, when training, directly from arrays
-    (see `workers/train_intent.py`). An empty `vocabulary` and `use_cues=False` give an
+    (see `clustering/intent_train.py`). An empty `vocabulary` and `use_cues=False` give an
     embedding-only model.
 
     Attributes:
@@ -245,7 +247,7 @@ class IntentClassifier:
 
     @property
     def model_version(self) -> str:
-        """Identifier of the trained artefact, e.g. "intent_v1-3f2a9c1e" (stored with rows)."""
+        """Identifier of the trained artefact, e.g. "intent_v2-3f2a9c1e" (stored with rows)."""
         return str(self.metadata.get("model_version", "intent-untrained"))
 
     @property
