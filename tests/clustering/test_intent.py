@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clustering.embed import OnnxInt8Embedder
-from clustering.intent import LABELS, IntentClassifier, resolve_intent
+from clustering.intent import LABELS, VARIANTS, IntentClassifier, resolve_intent, shipped_paths
 from clustering.intent_train import LabelledSet, ModelConfig, design_matrix, fit_classifier, held_back_rows
 from clustering.text import prepare_text
 
@@ -264,3 +264,19 @@ def test_only_corrections_the_current_model_never_saw_are_held_back() -> None:
 
     assert held and all(unseen[i] for i in held)
     assert held_back_rows(labels, eligible=[i == 3 for i in range(20)]) == []
+
+
+def test_the_permissive_variant_holds_no_gpl_rows_and_both_variants_load() -> None:
+    for variant in VARIANTS:
+        model_path, base_path = shipped_paths(variant)
+        clf = IntentClassifier.load(model_path)
+        rows = LabelledSet.from_bytes(base_path.read_bytes())
+        assert set(clf.classes) == set(LABELS) and clf.embedding_dim == DIM
+        assert sum(clf.metadata["trained_on"].values()) == len(rows)
+        if variant == "permissive":
+            assert set(rows.sources) == {"banking77", "mini_bar/garmin_connect", "mini_bar/huawei_health"} | {
+                "mini_bar/samsung_health"
+            }
+            assert "GPL" not in clf.metadata["licence"]
+        else:
+            assert "ticket_tagger" in set(rows.sources) and "GPL-3.0" in clf.metadata["licence"]
