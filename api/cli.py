@@ -107,8 +107,9 @@ async def run_report(args: argparse.Namespace, settings: Settings) -> tuple[Repo
             return trends, THEME_TREND_COLUMNS
         if args.report == "feature-requests":
             features = await build_feature_requests(
-                conn, window=window, group_by=args.group_by, top=args.top, level=args.level
-            )
+                conn, window=window, group_by=args.group_by, top=args.top, level=args.level,
+                uncertain_below=settings.intent_uncertain_below,
+            )  # fmt: skip
             return features, feature_request_columns(args.group_by)
         if args.report == "reopen-rate":
             reopens = await build_reopen_rate(conn, window=window, group_by=args.group_by, level=args.level)

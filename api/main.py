@@ -34,6 +34,7 @@ from api.routes import (
     dashboard_curation,
     health,
     incidents,
+    intent,
     items,
     keys,
     reports,
@@ -100,8 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    routers = (health, items, keys, themes, curation, clustering, requesters, connections, webhooks, reports, dashboard)
-    pages = (dashboard_curation, alerts_page, cx_dashboard)
+    routers = (health, items, keys, themes, curation, clustering, intent, requesters, connections, webhooks, reports)
+    pages = (dashboard, dashboard_curation, alerts_page, cx_dashboard)
     for module in (*routers, alerts, incidents, cx_reports, schedules, articles, *pages):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.

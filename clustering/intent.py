@@ -2,23 +2,26 @@
 
 The classifier is a multinomial logistic regression over the item's 384-d embedding
 concatenated with cheap text features (a small TF-IDF vocabulary of word uni/bigrams plus a
-handful of cue patterns such as "traceback" or "would be nice"). Inference is pure numpy: the
-shipped artefact (`models/intent_v1.npz`, loaded with `allow_pickle=False`) holds the
-weights, the vocabulary and IDF, the feature scaling, the class order and the softmax
-temperature. `workers/train_intent.py` produces it; `bench/intent.py` measures it.
+handful of cue patterns such as "traceback" or "would be nice"). Inference is pure numpy: an
+artefact (`.npz`, loaded with `allow_pickle=False`) holds the weights, the vocabulary and IDF,
+the feature scaling, the class order and the softmax temperature. `clustering/intent_train.py`
+fits one (offline in `training/intent.py` for the shipped models, in an install by the retrain
+job); `bench/intent.py` measures them.
 
-The artefact is trained on GPL-3.0 data: see `models/NOTICE-intent.md`.
+The default shipped model is GPL-3.0 (trained partly on GPL-3.0 data), the other one MIT and
+CC BY 4.0: see `models/NOTICE-intent.md`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +29,33 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 LABELS: tuple[str, ...] = ("feature_request", "bug", "question", "other")
-DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "intent_v1.npz"
+MODELS_DIR = Path(__file__).parent / "models"
+# "gpl": trained with GPL-3.0 GitHub issues (the default; best on issue-tracker text);
+# "permissive": MIT and CC BY 4.0 rows only. See models/NOTICE-intent.md.
+VARIANTS = ("gpl", "permissive")
+DEFAULT_VARIANT = "gpl"
+
+
+def shipped_paths(variant: str = DEFAULT_VARIANT, models_dir: Path | None = None) -> tuple[Path, Path]:
+    """The shipped model of a variant and the training rows every retrain starts from.
+
+    Args:
+        variant: One of `VARIANTS`.
+        models_dir: Where the artefacts are; the package's `models/` by default.
+
+    Returns:
+        `(model_path, base_path)`: `intent_v2_<variant>.npz` and `intent_v2_<variant>_base.npz`.
+
+    Raises:
+        ValueError: If `variant` is unknown.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown intent model variant {variant!r}; expected one of {VARIANTS}")
+    folder = models_dir or MODELS_DIR
+    return folder / f"intent_v2_{variant}.npz", folder / f"intent_v2_{variant}_base.npz"
+
+
+DEFAULT_MODEL_PATH = shipped_paths()[0]
 ARTEFACT_FORMAT = 1
 # Embeddings see at most 256 word pieces, so the text features only need the opening of an
 # item; the cap also bounds the per-item cost on 64 KiB bodies.
@@ -38,12 +67,12 @@ _CODE_RE = re.compile(r"```|\w\.\w+\(|=>|::|\(\)")
 _INTERROGATIVES = frozenset(
     "how what why where when which who is are can could does do did should will would has have".split()
 )
-# Cues matched against the set of a text's word unigrams and bigrams: set lookups, because
+# Cues matched against the set of a text's word uni-, bi- and trigrams: set lookups, because
 # regex alternations over 4,000 characters cost ~0.2 ms each.
 _TERM_CUES: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "how_do_i",
-        frozenset({"how do", "how can", "how to", "how should", "is there", "it possible"}),
+        frozenset({"how do", "how can", "how to", "how should", "is there", "is it possible"}),
     ),
     (
         "crash",
@@ -68,7 +97,8 @@ _TERM_CUES: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {"be nice", "be great", "be useful", "be helpful", "be awesome", "be cool", "i wish"}
             | {"would love", "would like", "please add", "please support", "please consider"}
-            | {"it'd be"}
+            | {"it'd be", "great if", "nice if", "wish there", "wish you", "wish it", "should add"}
+            | {"please make", "you add", "make it possible", "can you make", "could you make"}
         ),
     ),
     (
@@ -108,11 +138,13 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN_RE.findall(text[:MAX_TEXT_CHARS].lower())
 
 
-def _analyse(text: str) -> tuple[list[str], FloatArray]:
+def analyse(text: str) -> tuple[list[str], FloatArray]:
+    """The text's word uni/bigrams and its cue feature values (`CUE_NAMES` order, then length)."""
     head = text[:MAX_TEXT_CHARS].lower()
     tokens = _TOKEN_RE.findall(head)
     terms = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
-    present = set(terms)
+    # Cues also match word triples ("is it possible" asks, "make it possible" requests).
+    present = set(terms).union(f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False))
     cues = [
         "?" in head,
         head.rstrip().endswith("?"),
@@ -134,12 +166,13 @@ def text_terms(text: str) -> list[str]:
     Returns:
         All unigrams followed by all adjacent-pair bigrams, with repeats.
     """
-    return _analyse(text)[0]
+    return analyse(text)[0]
 
 
-def _tfidf_row(
+def tfidf_row(
     terms: Sequence[str], vocabulary: dict[str, int], idf: FloatArray
 ) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """Columns and L2-normalised (1 + log tf) * idf weights of the vocabulary terms present."""
     counts: dict[int, int] = {}
     for term in terms:
         column = vocabulary.get(term)
@@ -158,7 +191,7 @@ class IntentClassifier:
     """Multinomial logistic regression over [embedding, TF-IDF, cues], applied in numpy.
 
     Build one with `load` (the shipped artefact) or, when training, directly from arrays
-    (see `workers/train_intent.py`). An empty `vocabulary` and `use_cues=False` give an
+    (see `clustering/intent_train.py`). An empty `vocabulary` and `use_cues=False` give an
     embedding-only model.
 
     Attributes:
@@ -214,7 +247,7 @@ class IntentClassifier:
 
     @property
     def model_version(self) -> str:
-        """Identifier of the trained artefact, e.g. "intent_v1-3f2a9c1e" (stored with rows)."""
+        """Identifier of the trained artefact, e.g. "intent_v2-3f2a9c1e" (stored with rows)."""
         return str(self.metadata.get("model_version", "intent-untrained"))
 
     @property
@@ -252,9 +285,9 @@ class IntentClassifier:
         terms = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float64)
         cues = np.zeros((len(texts), len(CUE_NAMES)), dtype=np.float64)
         for row, text in enumerate(texts):
-            words, cues[row] = _analyse(text)
+            words, cues[row] = analyse(text)
             if self.vocabulary:
-                columns, weights = _tfidf_row(words, self._index, self.idf)
+                columns, weights = tfidf_row(words, self._index, self.idf)
                 terms[row, columns] = weights
         return np.hstack([matrix, terms] + ([cues] if self.use_cues else []))
 
@@ -278,9 +311,9 @@ class IntentClassifier:
         logits = matrix @ self._w_embedding + self._bias
         if self.vocabulary or self.use_cues:
             for row, text in enumerate(texts):
-                words, cues = _analyse(text)
+                words, cues = analyse(text)
                 if self.vocabulary:
-                    columns, weights = _tfidf_row(words, self._index, self.idf)
+                    columns, weights = tfidf_row(words, self._index, self.idf)
                     logits[row] += weights @ self._w_terms[columns]
                 if self.use_cues:
                     logits[row] += cues @ self._w_cues
@@ -316,6 +349,16 @@ class IntentClassifier:
         Args:
             path: Destination file; its parent directory must exist.
         """
+        with path.open("wb") as handle:
+            self._write(handle)
+
+    def to_bytes(self) -> bytes:
+        """The same archive as `save`, as bytes (stored in Postgres by the retrain job)."""
+        buffer = io.BytesIO()
+        self._write(buffer)
+        return buffer.getvalue()
+
+    def _write(self, handle: BinaryIO) -> None:
         arrays: dict[str, Any] = {
             "format": np.asarray(ARTEFACT_FORMAT),
             "classes": np.asarray(self.classes, dtype=np.str_),
@@ -329,15 +372,14 @@ class IntentClassifier:
             "temperature": np.asarray(self.temperature),
             "metadata": np.asarray(json.dumps(self.metadata, sort_keys=True)),
         }
-        with path.open("wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **arrays)
 
     @classmethod
     def load(cls, path: Path | None = None) -> IntentClassifier:
         """Load a classifier saved by `save`.
 
         Args:
-            path: The `.npz` artefact; defaults to the shipped `models/intent_v1.npz`.
+            path: The `.npz` artefact; defaults to the shipped `DEFAULT_MODEL_PATH`.
 
         Returns:
             The classifier, ready to `predict`.
@@ -346,7 +388,17 @@ class IntentClassifier:
             ValueError: If the artefact has another format version or was trained with a
                 different cue list than this module defines.
         """
-        with np.load(path or DEFAULT_MODEL_PATH, allow_pickle=False) as data:
+        with (path or DEFAULT_MODEL_PATH).open("rb") as handle:
+            return cls._read(handle)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> IntentClassifier:
+        """Load a classifier from `to_bytes` output (same checks as `load`)."""
+        return cls._read(io.BytesIO(blob))
+
+    @classmethod
+    def _read(cls, handle: BinaryIO) -> IntentClassifier:
+        with np.load(handle, allow_pickle=False) as data:
             if int(data["format"]) != ARTEFACT_FORMAT:
                 raise ValueError(f"unsupported intent artefact format {int(data['format'])}")
             cue_names = tuple(str(n) for n in data["cue_names"])
@@ -379,7 +431,7 @@ def resolve_intent(hint: str | None, predicted: str, confidence: float) -> tuple
 
     Returns:
         `(intent, confidence, decided_by)` with `decided_by` "source" (confidence 1.0) or
-        "classifier".
+        "model".
 
     Raises:
         ValueError: If `hint` is not None and not one of `LABELS`.
@@ -388,4 +440,4 @@ def resolve_intent(hint: str | None, predicted: str, confidence: float) -> tuple
         if hint not in LABELS:
             raise ValueError(f"unknown intent hint {hint!r}; expected one of {LABELS}")
         return hint, 1.0, "source"
-    return predicted, float(confidence), "classifier"
+    return predicted, float(confidence), "model"

@@ -174,6 +174,7 @@ class FeatureRequestRow(BaseModel):
     votes: int
     distinct_requesters: int
     wow_change: float
+    uncertain: int = 0  # of `count`: a model's label below INTENT_UNCERTAIN_BELOW confidence
 
 
 FeatureRequestsReport = Report[FeatureRequestRow]
@@ -181,4 +182,4 @@ FeatureRequestsReport = Report[FeatureRequestRow]
 
 def feature_request_columns(group_by: FeatureGroupBy) -> list[str]:
     keys = {"week": ["week"], "theme": ["theme_id", "label"], "week,theme": ["week", "theme_id", "label"]}[group_by]
-    return [*keys, "count", "votes", "distinct_requesters", "wow_change"]
+    return [*keys, "count", "votes", "distinct_requesters", "wow_change", "uncertain"]

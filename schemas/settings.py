@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     curation_seed_threshold: float = 0.5
     curation_backfill_batch: int = 5_000
     failure_ttl_s: int = 7 * 24 * 3600
+    # Intent: retrain after this many new corrections (0: only on POST /v1/intent/models); below
+    # this confidence a model's intent is "uncertain" (dashboard, feature-request report).
+    intent_retrain_every_corrections: int = Field(default=50, ge=0)
+    intent_uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    intent_job_timeout_s: int = 1_800
+    # "gpl" (default) or "permissive": which shipped model and rows (clustering/models/NOTICE-intent.md)
+    intent_model_variant: Literal["gpl", "permissive"] = "gpl"
+    intent_model_dir: Path | None = None  # None: the artefacts shipped in clustering/models
 
     # Alerts (outbound/, workers/alerts.py). Outbound URLs must be https to public addresses;
     # hosts listed here ("host" or "host:port") may use http and private addresses.

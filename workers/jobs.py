@@ -23,15 +23,14 @@ from db.queries.embeddings import (
 )
 from db.queries.themes import select_theme_centroids
 from schemas.settings import Settings, get_settings
+from workers.intent import current_classifier
 
 if TYPE_CHECKING:
     from clustering.embed import Embedder
-    from clustering.intent import IntentClassifier
 
 log = logging.getLogger(__name__)
 
 _embedder: Embedder | None = None
-_classifier: IntentClassifier | None = None
 
 
 def get_embedder(settings: Settings) -> Embedder:
@@ -42,15 +41,6 @@ def get_embedder(settings: Settings) -> Embedder:
 
         _embedder = build_embedder(settings.embedder, settings.model_cache_dir)
     return _embedder
-
-
-def get_classifier() -> IntentClassifier:
-    global _classifier
-    if _classifier is None:
-        from clustering.intent import IntentClassifier
-
-        _classifier = IntentClassifier.load()
-    return _classifier
 
 
 async def process_items(item_ids: list[int]) -> int:
@@ -82,7 +72,8 @@ async def process_items(item_ids: list[int]) -> int:
             if item_id in stored:
                 vectors[n] = stored[item_id]
 
-        predicted, confidence = get_classifier().predict(vectors, texts)
+        # The current intent model, checked in Postgres on every batch (workers/intent.py).
+        predicted, confidence = (await current_classifier(conn, settings)).predict(vectors, texts)
         theme_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="all")
         feature_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="feature")
         results = []

@@ -96,5 +96,11 @@ def environment() -> jinja2.Environment:
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    html = environment().get_template(template).render(request_path=request.url.path, **context)
+    # A model's intent below this confidence is marked uncertain in item lists.
+    uncertain_below = request.state.settings.intent_uncertain_below
+    html = (
+        environment()
+        .get_template(template)
+        .render(request_path=request.url.path, intent_uncertain_below=uncertain_below, **context)
+    )
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)

@@ -17,6 +17,7 @@ from api.deps import AppSettings, CurateKey, DbConn, ReadKey, RedisClient, RowId
 from api.errors import Conflict, NotFound
 from db.queries.backfill import select_backfill
 from db.queries.curation import select_curated_theme, select_theme_history
+from outbox.queues import CLUSTERING_QUEUE, enqueue
 from schemas.curation import (
     Backfill,
     CurationChangePage,
@@ -35,7 +36,6 @@ from schemas.curation import (
     Undone,
 )
 from schemas.settings import Settings
-from outbox.queues import CLUSTERING_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 

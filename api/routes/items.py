@@ -9,10 +9,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.csv_export import CSV_RESPONSE, items_csv_response, wants_csv
 from api.cursors import decode_after, encode_after
-from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
+from api.deps import AdminKey, AppSettings, CurateKey, DbConn, IngestKey, ReadKey, RedisClient, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from api.routes.intent import retrain_if_due
+from db.queries.intent import update_item_intent_by_person
 from db.queries.item_reads import ItemFilter, select_item, select_items
 from db.queries.items import delete_item, upsert_items
+from schemas.intent import ItemIntentUpdate
 from schemas.items import (
     MAX_BULK_ITEMS,
     BulkRejection,
@@ -175,6 +178,30 @@ async def list_items(
     data = await select_items(conn, filters=filters, after_id=decode_after(cursor), limit=limit, pii=key.allows("pii"))
     next_cursor = encode_after(data[-1].item_id) if len(data) == limit else None
     return ItemPage(data=data, next_cursor=next_cursor)
+
+
+@router.patch("/{item_id:int}")
+async def update_item(
+    item_id: RowId,
+    body: ItemIntentUpdate,
+    conn: DbConn,
+    redis: RedisClient,
+    settings: AppSettings,
+    principal: CurateKey,
+) -> Item:
+    """A person's intent (`intent_source` = `person`), kept over any model's; audited as a
+    curation change that `POST /v1/curation/{change_id}/undo` reverses."""
+    async with conn.transaction():
+        before = await update_item_intent_by_person(
+            conn, item_id=item_id, intent=body.intent, api_key_id=principal.api_key_id
+        )
+        if before is None:
+            raise NotFound(f"Item {item_id} does not exist.")
+    await retrain_if_due(conn, redis, settings)
+    item = await select_item(conn, item_id=item_id, pii=principal.allows("pii"))
+    if item is None:  # erased between the commit and this read
+        raise NotFound(f"Item {item_id} does not exist.")
+    return item
 
 
 @router.delete("/{item_id:int}", status_code=204, response_class=Response)

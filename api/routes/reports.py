@@ -13,7 +13,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 
 from api.csv_export import CSV_RESPONSE, respond
-from api.deps import DbConn, ReadKey
+from api.deps import AppSettings, DbConn, ReadKey
 from api.windows import Window, invalid, parse_window
 from db.queries.reports import (
     select_feature_requests,
@@ -97,13 +97,15 @@ async def build_feature_requests(
     group_by: FeatureGroupBy = "week,theme",
     top: int | None = None,
     level: ThemeLevel = "leaf",
+    uncertain_below: float = 0.5,
 ) -> FeatureRequestsReport:
     """Grouped by week, the window widens to whole local weeks like theme-trends."""
     if "week" in group_by:
         window = window.whole_weeks()
     rows = await select_feature_requests(
-        conn, start_at=window.start, end_at=window.end, tz=window.tz, group_by=group_by, top=top, level=level
-    )
+        conn, start_at=window.start, end_at=window.end, tz=window.tz, group_by=group_by, top=top, level=level,
+        uncertain_below=uncertain_below,
+    )  # fmt: skip
     return FeatureRequestsReport(
         definition="feature_request_frequency", window=window.model(), generated_at=datetime.now(UTC), rows=rows
     )
@@ -195,6 +197,7 @@ async def get_resolution_times(
 async def get_feature_requests(
     request: Request,
     conn: DbConn,
+    settings: AppSettings,
     _: ReadKey,
     from_: From,
     to: To,
@@ -205,7 +208,10 @@ async def get_feature_requests(
 ) -> Response:
     """How often features are requested (items with intent feature_request), by how many distinct
     requesters, with forum votes summed; per week and/or feature theme. `group_by=theme` ranks the
-    most requested features of the window."""
-    window = parse_window(from_, to, tz)
-    report = await build_feature_requests(conn, window=window, group_by=group_by, top=top, level=level)
+    most requested features of the window. `uncertain`: how many of `count` a model labelled with
+    a confidence below the INTENT_UNCERTAIN_BELOW setting."""
+    report = await build_feature_requests(
+        conn, window=parse_window(from_, to, tz), group_by=group_by, top=top, level=level,
+        uncertain_below=settings.intent_uncertain_below,
+    )  # fmt: skip
     return respond(request, report, report.rows, feature_request_columns(group_by), "feature-requests")

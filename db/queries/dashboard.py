@@ -134,11 +134,14 @@ class ItemBrief:
     status: str | None
     intent: str | None
     votes: int | None
+    intent_confidence: float | None = None
+    intent_source: str | None = None
 
 
 # The redacted text when the worker has prepared it; the raw body only before that.
 _BRIEF = """i.item_id, i.source, i.external_id, i.kind, i.title,
-    left(coalesce(i.clean_text, i.body), 240) AS snippet, i.url, i.created_at, i.status, i.intent, i.votes"""
+    left(coalesce(i.clean_text, i.body), 240) AS snippet, i.url, i.created_at, i.status, i.intent, i.votes,
+    i.intent_confidence, i.intent_source"""
 
 
 def _to_brief(row: asyncpg.Record, *, pii: bool) -> ItemBrief:

@@ -90,10 +90,14 @@ async def update_items_processed(conn: asyncpg.Connection, *, results: Sequence[
     if not results:
         return 0
     status: str = await conn.execute(
-        "UPDATE item i SET embedded_at = now(), content_hash = r.h, clean_text = r.txt, intent = r.intent,"
-        " intent_confidence = r.conf, intent_source = r.src,"
+        # A person's intent (PATCH /v1/items/{id}) is kept over any model's or source's.
+        "UPDATE item i SET embedded_at = now(), content_hash = r.h, clean_text = r.txt,"
+        " intent = CASE WHEN i.intent_source = 'person' THEN i.intent ELSE r.intent END,"
+        " intent_confidence = CASE WHEN i.intent_source = 'person' THEN i.intent_confidence ELSE r.conf END,"
+        " intent_source = CASE WHEN i.intent_source = 'person' THEN i.intent_source ELSE r.src END,"
         " theme_id = coalesce(i.theme_id, r.theme),"
-        " feature_theme_id = CASE WHEN r.intent = 'feature_request' THEN coalesce(i.feature_theme_id, r.ftheme) END,"
+        " feature_theme_id = CASE WHEN CASE WHEN i.intent_source = 'person' THEN i.intent ELSE r.intent END"
+        " = 'feature_request' THEN coalesce(i.feature_theme_id, r.ftheme) END,"
         " pending = false, processed_at = now()"
         " FROM unnest($1::bigint[], $2::timestamptz[], $3::bytea[], $4::text[], $5::real[],"
         " $6::text[], $7::bigint[], $8::text[], $9::bigint[])"

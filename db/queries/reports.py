@@ -256,7 +256,8 @@ async def select_item_export_rows(
 # theme is metrics.theme_bucket over feature_theme_id: the id, 0 unassigned, -1 hidden.
 _FEATURE_REQUESTS = """
 SELECT {keys}, count(*) AS count, coalesce(sum(coalesce(i.votes, 0)), 0)::bigint AS votes,
-       count(DISTINCT i.requester_id) AS distinct_requesters
+       count(DISTINCT i.requester_id) AS distinct_requesters,
+       count(*) FILTER (WHERE i.intent_source = 'model' AND i.intent_confidence < {uncertain}) AS uncertain
 FROM item i {join}
 WHERE i.intent = 'feature_request' AND i.deleted_at IS NULL AND i.created_at >= $1 AND i.created_at < $2
 GROUP BY {group}
@@ -272,6 +273,7 @@ async def select_feature_requests(
     group_by: str,
     top: int | None,
     level: ThemeLevel = "leaf",
+    uncertain_below: float = 0.5,
 ) -> list[FeatureRequestRow]:
     """Rows per week and/or feature theme. wow_change compares each week with the one before; a
     theme-only row compares the window's last week with the week before it ("is it growing")."""
@@ -286,7 +288,9 @@ async def select_feature_requests(
     last_week_start = end_at - timedelta(weeks=1)
     # Weekly counts from one week before the window, to compare each week with the previous one.
     weekly = await conn.fetch(
-        _FEATURE_REQUESTS.format(keys=f"{week} AS week, {bucket} AS tkey", join=join, group="1, 2"),
+        _FEATURE_REQUESTS.format(
+            keys=f"{week} AS week, {bucket} AS tkey", join=join, group="1, 2", uncertain=float(uncertain_below)
+        ),
         start_at - timedelta(weeks=1), end_at, tz,
     )  # fmt: skip
     per_week: dict[tuple[date, int], int] = {(r["week"], r["tkey"]): r["count"] for r in weekly}
@@ -298,7 +302,9 @@ async def select_feature_requests(
         return per_week.get((monday, tkey), 0) if by_theme else week_totals.get(monday, 0)
 
     rows = await conn.fetch(
-        _FEATURE_REQUESTS.format(keys=keys, join=join if by_theme else "", group=group),
+        _FEATURE_REQUESTS.format(
+            keys=keys, join=join if by_theme else "", group=group, uncertain=float(uncertain_below)
+        ),
         start_at, end_at, *([tz] if by_week else []),
     )  # fmt: skip
     result = []
@@ -313,6 +319,7 @@ async def select_feature_requests(
             prev = per_week.get((last_monday - timedelta(weeks=1), tkey), 0)
         fields: dict[str, Any] = {
             "count": r["count"], "votes": r["votes"], "distinct_requesters": r["distinct_requesters"],
+            "uncertain": r["uncertain"],
             "wow_change": (this - prev) / max(prev, 1),
         }  # fmt: skip
         if by_week:

@@ -62,14 +62,14 @@ async def test_per_week_and_theme(
     assert body["rows"] == [
         # week 1: A = a1 + a2 (one requester, 3 votes); wow (2 - 0) / max(0, 1)
         {"week": "2026-11-02", "theme_id": a, "label": "dark mode", "count": 2, "votes": 3,
-         "distinct_requesters": 1, "wow_change": 2.0},
+         "distinct_requesters": 1, "wow_change": 2.0, "uncertain": 0},
         {"week": "2026-11-02", "theme_id": None, "label": "unassigned", "count": 1, "votes": 0,
-         "distinct_requesters": 1, "wow_change": 1.0},
+         "distinct_requesters": 1, "wow_change": 1.0, "uncertain": 0},
         # week 2: A = a3 + a4 + a5 (u1, u2 and one without id; 10 votes); wow (3 - 2) / 2
         {"week": "2026-11-09", "theme_id": a, "label": "dark mode", "count": 3, "votes": 10,
-         "distinct_requesters": 2, "wow_change": 0.5},
+         "distinct_requesters": 2, "wow_change": 0.5, "uncertain": 0},
         {"week": "2026-11-09", "theme_id": b, "label": "sso login", "count": 1, "votes": 5,
-         "distinct_requesters": 1, "wow_change": 1.0},
+         "distinct_requesters": 1, "wow_change": 1.0, "uncertain": 0},
     ]  # fmt: skip
 
 
@@ -77,9 +77,16 @@ async def test_per_week(app_client: httpx.AsyncClient, admin: dict[str, str], fe
     rows = (await report(app_client, admin, group_by="week"))["rows"]
     assert rows == [
         # a1 a2 n1: requesters u1, u4; votes 3
-        {"week": "2026-11-02", "count": 3, "votes": 3, "distinct_requesters": 2, "wow_change": 3.0},
+        {"week": "2026-11-02", "count": 3, "votes": 3, "distinct_requesters": 2, "wow_change": 3.0, "uncertain": 0},
         # a3 a4 a5 b1: requesters u1 u2 u3; votes 10 + 5; wow (4 - 3) / 3
-        {"week": "2026-11-09", "count": 4, "votes": 15, "distinct_requesters": 3, "wow_change": pytest.approx(1 / 3)},
+        {
+            "week": "2026-11-09",
+            "count": 4,
+            "votes": 15,
+            "distinct_requesters": 3,
+            "wow_change": pytest.approx(1 / 3),
+            "uncertain": 0,
+        },
     ]
 
 
@@ -90,9 +97,33 @@ async def test_top_features_of_the_window(
     a, b = feature_data["a"], feature_data["b"]
     assert rows == [
         # u1 asked three times and counts once among A's requesters; last week vs the one before: (3 - 2) / 2
-        {"theme_id": a, "label": "dark mode", "count": 5, "votes": 13, "distinct_requesters": 2, "wow_change": 0.5},
-        {"theme_id": b, "label": "sso login", "count": 1, "votes": 5, "distinct_requesters": 1, "wow_change": 1.0},
-        {"theme_id": None, "label": "unassigned", "count": 1, "votes": 0, "distinct_requesters": 1, "wow_change": -1.0},
+        {
+            "theme_id": a,
+            "label": "dark mode",
+            "count": 5,
+            "votes": 13,
+            "distinct_requesters": 2,
+            "wow_change": 0.5,
+            "uncertain": 0,
+        },
+        {
+            "theme_id": b,
+            "label": "sso login",
+            "count": 1,
+            "votes": 5,
+            "distinct_requesters": 1,
+            "wow_change": 1.0,
+            "uncertain": 0,
+        },
+        {
+            "theme_id": None,
+            "label": "unassigned",
+            "count": 1,
+            "votes": 0,
+            "distinct_requesters": 1,
+            "wow_change": -1.0,
+            "uncertain": 0,
+        },
     ]
     top = (await report(app_client, admin, group_by="theme", top=1))["rows"]
     assert [r["theme_id"] for r in top] == [a]
@@ -100,8 +131,8 @@ async def test_top_features_of_the_window(
         "/v1/reports/feature-requests", params={**WINDOW, "group_by": "theme"}, headers={**admin, "Accept": "text/csv"}
     )
     assert csv.text.splitlines()[:2] == [
-        "theme_id,label,count,votes,distinct_requesters,wow_change",
-        f"{a},dark mode,5,13,2,0.5",
+        "theme_id,label,count,votes,distinct_requesters,wow_change,uncertain",
+        f"{a},dark mode,5,13,2,0.5,0",
     ]
 
 

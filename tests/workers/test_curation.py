@@ -14,12 +14,12 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from outbox.queues import CLUSTERING_QUEUE
 from schemas.settings import Settings, get_settings
 from tests.api.test_items import make_key
 from tests.conftest import auth
 from workers.curation import backfill_theme
 from workers.jobs import get_embedder
-from outbox.queues import CLUSTERING_QUEUE
 
 REFUNDS = [
     "I asked for a refund two weeks ago and the money never arrived",

@@ -33,7 +33,7 @@ async def test_posted_item_is_embedded_classified_and_marked_processed(
 
     item = await wait_for(embedded, timeout=180)
     assert item["intent"] in {"feature_request", "bug", "question", "other"}
-    assert 0.0 <= item["intent_confidence"] <= 1.0 and item["intent_source"] == "classifier"
+    assert 0.0 <= item["intent_confidence"] <= 1.0 and item["intent_source"] == "model"
     row = await db.fetchrow("SELECT vector, model_version FROM embedding WHERE item_id = $1", item_id)
     assert row is not None and len(row["vector"]) == 384 * 4
     clean = await db.fetchval("SELECT clean_text FROM item WHERE item_id = $1", item_id)

@@ -1,0 +1,470 @@
+"""Fitting the intent classifier: from labelled (vector, text) rows to an `IntentClassifier`.
+
+Used offline by `training/intent.py` (the shipped model) and by the retrain job in
+`workers/intent.py` (a model per install, from the shipped rows plus people's corrections).
+Arrays in, a classifier and figures out; nothing here touches the database.
+
+The few-label method (chosen in `bench/intent.py`, "corrections curve"): the same logistic
+regression over [embedding, TF-IDF, cues], with each correction weighted `CORRECTION_WEIGHT`
+times a shipped row and the vocabulary rebuilt from shipped plus corrected texts, so a team's own
+words become features. On 50-300 labels it gains more than a head trained on the corrections
+alone and costs one fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from clustering.intent import CUE_NAMES, LABELS, FloatArray, IntentClassifier, analyse, text_terms, tfidf_row
+
+SCORED_LABELS: tuple[str, ...] = ("feature_request", "bug", "question")
+CORRECTION_WEIGHT = 5.0
+HELD_BACK_SHARE = 0.2
+MODEL_VERSION_PREFIX = "intent_v2"
+BASE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The feature blocks and the logistic regression's settings.
+
+    Attributes:
+        use_text: Append TF-IDF uni/bigrams and the cue features to the embedding.
+        c: Inverse regularisation strength.
+        vocab_size: Most frequent terms kept (by document frequency).
+        min_df: Terms in fewer documents are dropped.
+        balanced: Re-weight classes to equal total weight.
+    """
+
+    use_text: bool = True
+    c: float = 1.0
+    vocab_size: int = 5000
+    min_df: int = 2
+    balanced: bool = True
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """Labelled rows: prepared texts, labels from `LABELS`, training weights, L2-normalised
+    vectors of shape `(n, dim)` and where each row came from (e.g. "mini_bar/garmin_connect")."""
+
+    texts: list[str]
+    labels: list[str]
+    weights: list[float]
+    vectors: FloatArray
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Check that every column has one entry per row and every label is known."""
+        n = len(self.texts)
+        if not (len(self.labels) == len(self.weights) == self.vectors.shape[0] == n):
+            raise ValueError("texts, labels, weights and vectors differ in length")
+        if self.sources and len(self.sources) != n:
+            raise ValueError("sources differ in length")
+        if unknown := set(self.labels) - set(LABELS):
+            raise ValueError(f"unknown intent labels {sorted(unknown)}")
+
+    def __len__(self) -> int:
+        """Number of rows."""
+        return len(self.texts)
+
+    def subset(self, rows: Sequence[int]) -> LabelledSet:
+        """The given rows, in that order."""
+        rows = list(rows)
+        return LabelledSet(
+            [self.texts[i] for i in rows],
+            [self.labels[i] for i in rows],
+            [self.weights[i] for i in rows],
+            self.vectors[rows] if rows else np.zeros((0, self.vectors.shape[1])),
+            [self.sources[i] for i in rows] if self.sources else [],
+        )
+
+    def __add__(self, other: LabelledSet) -> LabelledSet:
+        """Rows of both sets (sources are kept only when both have them)."""
+        return LabelledSet(
+            self.texts + other.texts,
+            self.labels + other.labels,
+            self.weights + other.weights,
+            np.vstack([self.vectors, other.vectors]),
+            self.sources + other.sources if self.sources and other.sources else [],
+        )
+
+    def reweighted(self, weight: float) -> LabelledSet:
+        """The same rows, every weight set to `weight`."""
+        return LabelledSet(self.texts, self.labels, [weight] * len(self), self.vectors, self.sources)
+
+    def to_bytes(self) -> bytes:
+        """An `.npz` archive (no pickle); vectors are stored as int8 with a scale per row."""
+        scale = np.abs(self.vectors).max(axis=1, initial=1e-12) / 127.0
+        scale[scale == 0] = 1.0
+        quantised = np.round(self.vectors / scale[:, None]).astype(np.int8)
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            format=np.asarray(BASE_FORMAT),
+            texts=np.asarray(self.texts, dtype=np.str_).reshape(-1),
+            labels=np.asarray(self.labels, dtype=np.str_).reshape(-1),
+            weights=np.asarray(self.weights, dtype=np.float32),
+            vectors=quantised,
+            scale=scale.astype(np.float32),
+            sources=np.asarray(self.sources, dtype=np.str_).reshape(-1),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LabelledSet:
+        """Read an archive written by `to_bytes`.
+
+        Raises:
+            ValueError: If the archive has another format version.
+        """
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            if int(data["format"]) != BASE_FORMAT:
+                raise ValueError(f"unsupported training-set format {int(data['format'])}")
+            vectors = data["vectors"].astype(np.float64) * data["scale"].astype(np.float64)[:, None]
+            return cls(
+                [str(t) for t in data["texts"]],
+                [str(y) for y in data["labels"]],
+                [float(w) for w in data["weights"]],
+                vectors,
+                [str(s) for s in data["sources"]],
+            )
+
+
+def build_vocabulary(texts: Sequence[str], max_terms: int, min_df: int) -> tuple[tuple[str, ...], FloatArray]:
+    """The `max_terms` most frequent uni/bigrams (by document frequency) and their smooth IDF.
+
+    Args:
+        texts: Prepared training texts.
+        max_terms: Vocabulary size cap.
+        min_df: Minimum document frequency.
+
+    Returns:
+        `(terms, idf)` with `idf[i] = ln((1 + n) / (1 + df_i)) + 1`.
+    """
+    df: dict[str, int] = {}
+    for text in texts:
+        for term in set(text_terms(text)):
+            df[term] = df.get(term, 0) + 1
+    kept = sorted((t for t, n in df.items() if n >= min_df), key=lambda t: (-df[t], t))
+    terms = tuple(kept[:max_terms])
+    counts = np.asarray([df[t] for t in terms], dtype=np.float64)
+    idf = np.log((1.0 + len(texts)) / (1.0 + counts)) + 1.0
+    return terms, idf
+
+
+def design_matrix(
+    vectors: npt.ArrayLike, texts: Sequence[str], vocabulary: tuple[str, ...], idf: FloatArray, use_cues: bool
+) -> sparse.csr_matrix:
+    """The raw feature matrix `[embedding, TF-IDF, cues]` as CSR (the TF-IDF block is sparse).
+
+    Args:
+        vectors: Shape `(n, dim)`.
+        texts: Length `n`.
+        vocabulary: TF-IDF terms in column order (may be empty).
+        idf: One IDF per vocabulary term.
+        use_cues: Append the `CUE_NAMES` features.
+
+    Returns:
+        CSR matrix of shape `(n, dim + len(vocabulary) + (len(CUE_NAMES) if use_cues else 0))`,
+        equal to `IntentClassifier.features`.
+    """
+    matrix = np.asarray(vectors, dtype=np.float64)
+    index = {t: i for i, t in enumerate(vocabulary)}
+    rows: list[npt.NDArray[np.intp]] = []
+    values: list[FloatArray] = []
+    cues = np.zeros((len(texts), len(CUE_NAMES)), dtype=np.float64)
+    for n, text in enumerate(texts):
+        words, cues[n] = analyse(text)
+        if vocabulary:
+            columns, weights = tfidf_row(words, index, idf)
+            rows.append(columns)
+            values.append(weights)
+    blocks: list[Any] = [sparse.csr_matrix(matrix)]
+    if vocabulary:
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
+        data = np.concatenate(values) if values else np.zeros(0)
+        blocks.append(sparse.csr_matrix((data, indices, indptr), shape=(len(texts), len(vocabulary))))
+    if use_cues:
+        blocks.append(sparse.csr_matrix(cues))
+    return sparse.hstack(blocks, format="csr")
+
+
+def fit_classifier(
+    train: LabelledSet,
+    config: ModelConfig,
+    temperature: float = 1.0,
+    metadata: dict[str, Any] | None = None,
+) -> IntentClassifier:
+    """Fit the multinomial logistic regression and return it as a numpy-only classifier.
+
+    Args:
+        train: Rows to fit, with their weights (a correction weighs more than a shipped row).
+        config: Feature blocks and regularisation.
+        temperature: Softmax temperature stored in the model (see `fit_temperature`).
+        metadata: Provenance to store; `model_version` is set here from the weights.
+
+    Returns:
+        The classifier. Classes absent from `train` are absent from it too.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if config.use_text:
+        vocabulary, idf = build_vocabulary(train.texts, config.vocab_size, config.min_df)
+    else:
+        vocabulary, idf = (), np.zeros(0)
+    x = design_matrix(train.vectors, train.texts, vocabulary, idf, config.use_text)
+    lr = LogisticRegression(C=config.c, max_iter=3000, tol=1e-5, class_weight="balanced" if config.balanced else None)
+    lr.fit(x, list(train.labels), sample_weight=np.asarray(train.weights))
+    all_coef, all_intercept = lr.coef_, lr.intercept_
+    if len(lr.classes_) == 2:  # sklearn fits one weight row for two classes
+        all_coef = np.vstack([-lr.coef_[0] / 2, lr.coef_[0] / 2])
+        all_intercept = np.asarray([-lr.intercept_[0] / 2, lr.intercept_[0] / 2])
+    order = [list(lr.classes_).index(c) for c in LABELS if c in lr.classes_]
+    classes = tuple(str(lr.classes_[i]) for i in order)
+    coef = all_coef[order].astype(np.float64)
+    intercept = all_intercept[order].astype(np.float64)
+    meta = dict(metadata or {})
+    meta.setdefault("config", asdict(config))
+    digest = hashlib.sha256(coef.tobytes() + intercept.tobytes()).hexdigest()[:8]
+    meta["model_version"] = f"{MODEL_VERSION_PREFIX}-{digest}"
+    n_features = x.shape[1]
+    return IntentClassifier(
+        classes=classes,
+        coef=coef,
+        intercept=intercept,
+        mean=np.zeros(n_features),
+        scale=np.ones(n_features),
+        vocabulary=vocabulary,
+        idf=idf,
+        use_cues=config.use_text,
+        temperature=temperature,
+        metadata=meta,
+    )
+
+
+def log_proba(clf: IntentClassifier, vectors: FloatArray, texts: Sequence[str]) -> FloatArray:
+    """Log-probabilities with columns in `LABELS` order (classes the model lacks get log 1e-12)."""
+    out = np.full((len(texts), len(LABELS)), np.log(1e-12))
+    if len(texts):
+        probs = clf.predict_proba(vectors, texts)
+        for j, label in enumerate(clf.classes):
+            out[:, LABELS.index(label)] = np.log(np.clip(probs[:, j], 1e-12, None))
+    return out
+
+
+def f1_by_class(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, float]:
+    """F1 per class of `LABELS` present in `y_true` (an absent class is left out)."""
+    scores = {}
+    for label in LABELS:
+        tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == label and p == label)
+        fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t != label and p == label)
+        fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == label and p != label)
+        if tp + fn:
+            scores[label] = 2 * tp / (2 * tp + fp + fn)
+    return scores
+
+
+def macro_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] = SCORED_LABELS) -> float:
+    """Mean F1 over `labels` that occur in `y_true` (0.0 when none does)."""
+    scores = f1_by_class(y_true, y_pred)
+    present = [scores[label] for label in labels if label in scores]
+    return float(np.mean(present)) if present else 0.0
+
+
+def stratified_folds(labels: Sequence[str], k: int, seed: int) -> list[int]:
+    """Fold number (0..k-1) per row, stratified by label."""
+    rng = random.Random(seed)
+    fold = [0] * len(labels)
+    for label in sorted(set(labels)):
+        rows = [i for i, y in enumerate(labels) if y == label]
+        rng.shuffle(rows)
+        for position, row in enumerate(rows):
+            fold[row] = position % k
+    return fold
+
+
+def fit_temperature(logp: FloatArray, labels: Sequence[str]) -> float:
+    """Softmax temperature minimising the NLL of out-of-fold log-probabilities (grid search)."""
+    target = np.asarray([LABELS.index(y) for y in labels])
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.round(np.arange(0.5, 3.01, 0.05), 2):
+        z = logp / t
+        z -= z.max(axis=1, keepdims=True)
+        nll = float(-(z[np.arange(len(z)), target] - np.log(np.exp(z).sum(axis=1))).mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Out-of-fold figures on the scored rows, and the temperature fitted on them."""
+
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    temperature: float
+    scored_rows: int
+
+
+def cross_validate(
+    fixed: LabelledSet, scored: LabelledSet, config: ModelConfig, k: int = 3, seed: int = 0
+) -> CrossValidation:
+    """K-fold over `scored`; every fold also trains on all of `fixed`.
+
+    Args:
+        fixed: Rows always trained on (the shipped rows when a team's corrections are scored).
+        scored: Rows folded and scored out of fold.
+        config: The model to evaluate.
+        k: Number of folds (at most the smallest class size, at least 2).
+        seed: Fold assignment seed.
+
+    Returns:
+        Macro-F1 over feature_request/bug/question and F1 per class, out of fold, and a softmax
+        temperature fitted on the out-of-fold log-probabilities.
+    """
+    folds = stratified_folds(scored.labels, k, seed)
+    logp = np.zeros((len(scored), len(LABELS)))
+    for f in range(k):
+        train_rows = [i for i in range(len(scored)) if folds[i] != f]
+        test_rows = [i for i in range(len(scored)) if folds[i] == f]
+        if not test_rows:
+            continue
+        clf = fit_classifier(fixed + scored.subset(train_rows), config)
+        test = scored.subset(test_rows)
+        logp[test_rows] = log_proba(clf, test.vectors, test.texts)
+    predicted = [LABELS[j] for j in logp.argmax(axis=1)]
+    return CrossValidation(
+        macro_f1=macro_f1(scored.labels, predicted),
+        per_class_f1=f1_by_class(scored.labels, predicted),
+        temperature=fit_temperature(logp, scored.labels),
+        scored_rows=len(scored),
+    )
+
+
+def held_back_rows(
+    labels: Sequence[str], share: float = HELD_BACK_SHARE, seed: int = 0, eligible: Sequence[bool] | None = None
+) -> list[int]:
+    """About `share` of the eligible rows, stratified by label, at least one when two or more
+    rows are eligible.
+
+    Args:
+        labels: One label per row.
+        share: Fraction held back.
+        seed: Fold assignment seed.
+        eligible: Which rows may be held back (all by default); the retrain passes the
+            corrections the current model was not trained on, so the comparison is fair.
+
+    Returns:
+        Row indices into `labels`, ascending.
+    """
+    candidates = [i for i in range(len(labels)) if eligible is None or eligible[i]]
+    if len(candidates) < 2:
+        return []
+    folds = stratified_folds([labels[i] for i in candidates], max(2, round(1 / share)), seed)
+    rows = [candidates[n] for n, f in enumerate(folds) if f == 0]
+    return rows or [candidates[0]]
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What a retrain produced and whether it should become current."""
+
+    model: IntentClassifier
+    accepted: bool
+    reason: str
+    cv: CrossValidation
+    held_back: dict[str, Any]
+    corrections_used: int
+
+
+def retrain(
+    base: LabelledSet,
+    corrections: LabelledSet,
+    current: IntentClassifier,
+    *,
+    config: ModelConfig | None = None,
+    correction_weight: float = CORRECTION_WEIGHT,
+    unseen_by_current: Sequence[bool] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> RetrainOutcome:
+    """Train a model from shipped rows plus corrections and decide whether it replaces `current`.
+
+    Steps: hold back about a fifth of the corrections the current model has not seen
+    (stratified); fit a candidate on the
+    shipped rows plus the rest; compare candidate and current on the held-back corrections
+    (macro-F1 over the classes present, then accuracy); cross-validate for the reported figures
+    (over the corrections when there are at least 10, otherwise over the shipped rows); fit the
+    final model on everything with the cross-validated temperature.
+
+    Args:
+        base: The shipped training rows (weights as shipped).
+        corrections: People's corrections (weights are replaced by `correction_weight`).
+        current: The model in use, to beat on the held-back corrections.
+        config: Model settings; the shipped model's config by default.
+        correction_weight: Weight of one correction relative to a shipped row.
+        unseen_by_current: Per correction, whether the current model was trained without it;
+            only those are held back (a model scored on rows it learned would always win).
+            All by default.
+        progress: Called with (share done in [0, 1], stage name) between steps.
+
+    Returns:
+        The final model, whether it is accepted (no held-back corrections: accepted, there is
+        nothing to compare on), why, the cross-validated figures and the held-back comparison.
+    """
+    config = config or ModelConfig(**{k: v for k, v in current.metadata.get("config", {}).items() if k in _FIELDS})
+    report = progress or (lambda share, stage: None)
+    weighted = corrections.reweighted(correction_weight)
+    held = held_back_rows(weighted.labels, eligible=unseen_by_current)
+    kept = [i for i in range(len(weighted)) if i not in set(held)]
+    held_back: dict[str, Any] = {"corrections": len(held)}
+    accepted, reason = True, "no held-back corrections to compare on: trained from the shipped data"
+    if held:
+        report(0.1, "fitting a candidate without the held-back corrections")
+        candidate = fit_classifier(base + weighted.subset(kept), config)
+        test = weighted.subset(held)
+        scores = {}
+        for name, clf in (("candidate", candidate), ("current", current)):
+            predicted, _ = clf.predict(test.vectors, test.texts)
+            accuracy = float(np.mean([p == y for p, y in zip(predicted, test.labels, strict=True)]))
+            scores[name] = (macro_f1(test.labels, predicted, LABELS), accuracy)
+            held_back[name] = {"macro_f1": round(scores[name][0], 4), "accuracy": round(accuracy, 4)}
+        accepted = scores["candidate"] >= scores["current"]
+        reason = (
+            "beats or ties the current model on the held-back corrections"
+            if accepted
+            else (
+                f"scores worse than the current model on {len(held)} held-back corrections "
+                f"(macro-F1 {scores['candidate'][0]:.3f} vs {scores['current'][0]:.3f})"
+            )
+        )
+    report(0.4, "cross-validating")
+    if len(weighted) >= 10:
+        cv = cross_validate(base, weighted, config)
+    else:
+        cv = cross_validate(weighted, base, config)
+    report(0.8, "fitting the final model")
+    model = fit_classifier(
+        base + weighted,
+        config,
+        temperature=cv.temperature,
+        metadata={
+            **{k: v for k, v in current.metadata.items() if k in ("trained_on", "licence", "embedding_model")},
+            "corrections": len(weighted),
+            "correction_weight": correction_weight,
+        },
+    )
+    return RetrainOutcome(model, accepted, reason, cv, held_back, len(weighted))
+
+
+_FIELDS = frozenset(ModelConfig.__dataclass_fields__)
