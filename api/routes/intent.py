@@ -20,9 +20,9 @@ from db.queries.intent import (
     select_intent_models,
     update_intent_model_failed,
 )
+from outbox.queues import CLUSTERING_QUEUE, enqueue
 from schemas.intent import IntentModel, IntentModelCreated, IntentModelPage
 from schemas.settings import Settings
-from outbox.queues import CLUSTERING_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from redis import Redis
 from rq import Queue
 
 from db.queries.embeddings import ItemResult, update_items_processed
+from outbox.queues import CLUSTERING_QUEUE
 from schemas.settings import Settings
 from tests.api.test_items import make_key, ticket
 from tests.conftest import auth, running_app
-from outbox.queues import CLUSTERING_QUEUE
 
 
 async def new_item(client: httpx.AsyncClient, external_id: str = "1") -> int:
