@@ -38,10 +38,13 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/clustering", "read"),
     ("DELETE", "/v1/requesters", "admin"),
     ("GET", "/v1/reports", "read"),
+    ("*", "/v1/alerts", "admin"),
+    ("GET", "/v1/incidents", "read"),
+    ("PATCH", "/v1/incidents", "curate"),
 ]
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.
-LACKING = {"ingest": ["read"], "read": ["ingest"], "admin": ["ingest", "read"]}
+LACKING = {"ingest": ["read"], "read": ["ingest"], "curate": ["ingest", "read"], "admin": ["ingest", "read", "curate"]}
 
 
 def _segment_prefix(prefix: str, path: str) -> bool:
