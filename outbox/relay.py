@@ -29,9 +29,8 @@ from db.queries.work import (
     upsert_worker_heartbeat,
 )
 from outbox.queues import DELIVERIES_QUEUE, ITEMS_QUEUE, enqueue
-from outbox.schedule import schedule_clustering, schedule_reconciles
+from outbox.schedule import schedule_alerts, schedule_clustering, schedule_reconciles
 from schemas.settings import Settings
-from workers.alerts import schedule_alerts
 
 log = logging.getLogger(__name__)
 

@@ -29,13 +29,10 @@ from db.queries.incidents import (
     DayCount,
     DeliveryWork,
     IncidentWrite,
-    claim_due_deliveries,
     finish_detection,
     insert_deliveries,
-    insert_detection,
     lock_delivery,
     select_day_counts,
-    select_detection_due,
     select_recent_incidents,
     select_segment_rows,
     update_delivery,
@@ -44,7 +41,8 @@ from db.queries.incidents import (
 from db.sealing import destination_owner, unseal_secret
 from outbound.messages import IncidentMessage, SegmentLine
 from outbound.send import Destination, send
-from outbox.queues import DELIVERIES_QUEUE, RETRY_INTERVALS, enqueue
+from outbox.queues import RETRY_INTERVALS
+from outbox.schedule import enqueue_due_deliveries
 from schemas.alerts import QuietHours, Rule, Segment
 from schemas.settings import Settings, get_settings
 
@@ -53,7 +51,6 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 64  # the checked day, the 7-day window and the 8 weeks before it
 BASELINE = timedelta(weeks=8)
 MAX_ATTEMPTS = 1 + len(RETRY_INTERVALS)
-LOST_AFTER_S = 600  # longer than every retry interval together: a pending job older than this was lost
 EXAMPLES = 5
 
 
@@ -194,26 +191,6 @@ async def _incident_write(
     )
 
 
-def enqueue_deliveries(redis: Redis, settings: Settings, pairs: Sequence[tuple[int, int]]) -> None:
-    for incident_id, destination_id in pairs:
-        enqueue(
-            redis, settings, DELIVERIES_QUEUE, "workers.alerts.deliver_incident", incident_id, destination_id,
-            job_id=f"alert-{incident_id}-{destination_id}",
-        )  # fmt: skip
-
-
-async def enqueue_due_deliveries(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int:
-    """Enqueue the deliveries whose time has come (after quiet hours, or whose job was lost)."""
-    async with conn.transaction():
-        pairs = await claim_due_deliveries(conn, lost_after_s=LOST_AFTER_S)
-        try:
-            enqueue_deliveries(redis, settings, pairs)
-        except RedisError:
-            log.warning("alerts: Redis unavailable; %d deliveries stay pending", len(pairs))
-            raise
-    return len(pairs)
-
-
 async def detect_incidents(detection_id: int) -> int:
     """The detection job; returns how many incidents it opened."""
     settings = get_settings()
@@ -295,24 +272,3 @@ async def deliver_incident(incident_id: int, destination_id: int) -> str:
     if result == "retry":
         raise DeliveryFailed(f"delivery of incident {incident_id} to destination {destination_id} failed")
     return result
-
-
-async def schedule_alerts(conn: asyncpg.Connection, redis: Redis, settings: Settings) -> int | None:
-    """Called from the relay loop: start a detection run when one is due (after a clustering run,
-    or every ALERTS_DETECT_EVERY_S), and enqueue due deliveries. Returns the run id, if any."""
-    detection_id = None
-    trigger = await select_detection_due(conn, every_s=settings.alerts_detect_every_s)
-    if trigger is not None:
-        detection_id = await insert_detection(conn, trigger=trigger)
-        try:
-            enqueue(
-                redis, settings, DELIVERIES_QUEUE, "workers.alerts.detect_incidents", detection_id,
-                job_id=f"alerts-detect-{detection_id}",
-            )  # fmt: skip
-        except RedisError:
-            log.warning("alerts: Redis unavailable; detection run %s will be started again", detection_id)
-    try:
-        await enqueue_due_deliveries(conn, redis, settings)
-    except RedisError:
-        pass
-    return detection_id

@@ -41,6 +41,9 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/clustering", "read"),
     ("DELETE", "/v1/requesters", "admin"),
     ("GET", "/v1/reports", "read"),
+    ("*", "/v1/alerts", "admin"),
+    ("GET", "/v1/incidents", "read"),
+    ("PATCH", "/v1/incidents", "curate"),
 ]
 SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.

@@ -19,19 +19,12 @@ from standardwebhooks import Webhook
 from clustering.incidents import Thresholds
 from db.sealing import destination_owner, seal_secret
 from outbox.queues import DELIVERIES_QUEUE, RETRY_INTERVALS
+from outbox.schedule import enqueue_due_deliveries, schedule_alerts
 from schemas.alerts import QuietHours, Rule
 from schemas.settings import Settings, get_settings
 from tests.conftest import SECRET_KEY, auth, running_app
 from tests.outbound.loopback import Mailbox, Receiver, smtp_server
-from workers.alerts import (
-    MAX_ATTEMPTS,
-    attempt_delivery,
-    enqueue_due_deliveries,
-    quiet_until,
-    route,
-    run_detection,
-    schedule_alerts,
-)
+from workers.alerts import MAX_ATTEMPTS, attempt_delivery, quiet_until, route, run_detection
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # a Friday
 TH = Thresholds(p_value=Settings.model_fields["alerts_p_value"].default)
