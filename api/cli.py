@@ -37,7 +37,6 @@ from api.windows import parse_window
 from connectors.articles import ArticleVendor
 from connectors.errors import MalformedPayload
 from db.pool import connect
-from schemas.cx_reports import Level
 from schemas.items import Kind
 from schemas.reports import (
     THEME_TREND_COLUMNS,
@@ -77,7 +76,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             sub.add_argument("--metric", required=True, choices=get_args(TimeMetric))
             sub.add_argument("--schedule-id", type=int, help="business hours of this schedule (else calendar time)")
         if name in CX_REPORTS:
-            sub.add_argument("--level", choices=get_args(Level), default="leaf")
             sub.add_argument("--top", type=int)
     articles = commands.add_parser("import-articles", help="import a Zendesk Guide or Intercom article export")
     articles.add_argument("path", type=Path, help="the export: the vendor's article-list JSON (or a list of pages)")

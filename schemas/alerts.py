@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.reports import ThemeLevel
 from schemas.timezones import TimeZone
 
 DestinationKind = Literal["slack", "teams", "webhook", "email"]
 IncidentKind = Literal["spike", "emerging", "feature_surge"]
 IncidentStatus = Literal["open", "acknowledged", "resolved"]
 DeliveryStatus = Literal["pending", "sent", "dead"]
-Level = Literal["leaf", "parent"]
 SegmentField = Literal["source", "channel", "priority", "product", "tag", "language"]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -91,7 +91,7 @@ class RuleCreate(BaseModel):
 
     name: Name
     on: Annotated[list[IncidentKind], Field(min_length=1, max_length=3)]
-    level: Level | None = None  # both levels when absent
+    level: ThemeLevel | None = None  # both levels when absent
     theme_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(max_length=1000)] = []
     min_volume: Annotated[int, Field(ge=0, le=10_000_000)] = 0
     destination_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=50)]
@@ -102,7 +102,7 @@ class Rule(BaseModel):
     rule_id: int
     name: str
     on: list[IncidentKind]
-    level: Level | None
+    level: ThemeLevel | None
     theme_ids: list[int]
     min_volume: int
     destination_ids: list[int]
@@ -135,7 +135,7 @@ class Incident(BaseModel):
     kind: IncidentKind
     theme_id: int
     theme_label: str
-    level: Level
+    level: ThemeLevel
     granularity: Literal["day", "week", "new"]
     window_start: datetime
     window_end: datetime

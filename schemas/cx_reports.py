@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from schemas.reports import GROUP_KEYS, GroupBy, GroupKeys, Report
 
-Level = Literal["leaf", "parent"]
 Hours = Literal["calendar", "business"]
 
 # The knowledge-gap threshold: an article covers a theme when its cosine to the theme's centroid

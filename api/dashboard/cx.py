@@ -12,7 +12,7 @@ from api.dashboard.charts import Chart, Series
 from api.dashboard.weeks import Weeks
 from api.routes.cx_reports import build_effort, build_knowledge_gaps, build_satisfaction, build_theme_impact
 from api.windows import Window
-from schemas.cx_reports import Level
+from schemas.reports import ThemeLevel
 
 TOP = 10
 
@@ -21,7 +21,7 @@ def _delta(theme: float | None, others: float | None) -> float | None:
     return theme - others if theme is not None and others is not None else None
 
 
-async def build_cx(conn: asyncpg.Connection, *, weeks: Weeks, level: Level = "leaf") -> dict[str, Any]:
+async def build_cx(conn: asyncpg.Connection, *, weeks: Weeks, level: ThemeLevel = "leaf") -> dict[str, Any]:
     window = Window(weeks.start_at, weeks.end_at, weeks.tz)
     impact = await build_theme_impact(conn, window=window, level=level)
     fix_first = [r for r in impact.rows if r.theme_id is not None and (r.excess_hours or 0) > 0][:TOP]

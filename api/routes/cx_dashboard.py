@@ -13,7 +13,7 @@ from api.dashboard.session import Viewer
 from api.dashboard.weeks import parse_weeks
 from api.deps import DbConn
 from api.routes.dashboard import DashboardRoute, Tz, Week, _page_context
-from schemas.cx_reports import Level
+from schemas.reports import ThemeLevel
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -25,7 +25,7 @@ async def get_customer_page(
     _: Viewer,
     tz: Tz = None,
     week: Week = None,
-    level: Annotated[Level, Query()] = "leaf",
+    level: Annotated[ThemeLevel, Query()] = "leaf",
 ) -> Response:
     weeks = parse_weeks(tz, week)
     context = await _page_context(conn, weeks=weeks, source=None, week=week)

@@ -34,18 +34,17 @@ from schemas.cx_reports import (
     EffortReport,
     KnowledgeGapRow,
     KnowledgeGapsReport,
-    Level,
     SatisfactionReport,
     ThemeImpactReport,
     effort_columns,
     knowledge_gap_line,
     satisfaction_columns,
 )
-from schemas.reports import GroupBy, Report, ResolutionTimesReport, TimeMetric
+from schemas.reports import GroupBy, Report, ResolutionTimesReport, ThemeLevel, TimeMetric
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
-LevelParam = Annotated[Level, Query(description="Themes as leaves (default) or as their parents")]
+LevelParam = Annotated[ThemeLevel, Query(description="Themes as leaves (default) or as their parents")]
 
 
 async def build_business_times(
@@ -55,7 +54,7 @@ async def build_business_times(
     metric: TimeMetric,
     schedule_id: int,
     group_by: GroupBy | None = None,
-    level: Level = "leaf",
+    level: ThemeLevel = "leaf",
 ) -> ResolutionTimesReport:
     schedule = await select_schedule(conn, schedule_id=schedule_id)
     if schedule is None:
@@ -75,21 +74,21 @@ async def build_business_times(
 
 
 async def build_satisfaction(
-    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: Level = "leaf"
+    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: ThemeLevel = "leaf"
 ) -> SatisfactionReport:
     rows = await select_satisfaction(conn, start_at=window.start, end_at=window.end, group_by=group_by, level=level)
     return SatisfactionReport(definition="csat", window=window.model(), generated_at=datetime.now(UTC), rows=rows)
 
 
 async def build_effort(
-    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: Level = "leaf"
+    conn: asyncpg.Connection, *, window: Window, group_by: GroupBy | None = None, level: ThemeLevel = "leaf"
 ) -> EffortReport:
     rows = await select_effort(conn, start_at=window.start, end_at=window.end, group_by=group_by, level=level)
     return EffortReport(definition="effort_index", window=window.model(), generated_at=datetime.now(UTC), rows=rows)
 
 
 async def build_theme_impact(
-    conn: asyncpg.Connection, *, window: Window, level: Level = "leaf", top: int | None = None
+    conn: asyncpg.Connection, *, window: Window, level: ThemeLevel = "leaf", top: int | None = None
 ) -> ThemeImpactReport:
     rows = await select_theme_impact(conn, start_at=window.start, end_at=window.end, level=level)
     return ThemeImpactReport(
@@ -101,7 +100,7 @@ async def build_theme_impact(
 
 
 async def build_knowledge_gaps(
-    conn: asyncpg.Connection, *, window: Window, level: Level = "leaf", top: int | None = None
+    conn: asyncpg.Connection, *, window: Window, level: ThemeLevel = "leaf", top: int | None = None
 ) -> KnowledgeGapsReport:
     """Per theme by volume: the article nearest its centroid (cosine), covered when it reaches
     COVERAGE_THRESHOLD; an uncovered theme's volume is its gap volume."""
@@ -219,7 +218,7 @@ CX_REPORTS = ("satisfaction", "effort", "theme-impact", "knowledge-gaps")
 
 
 async def build_cx_report(
-    conn: asyncpg.Connection, name: str, window: Window, *, group_by: GroupBy | None, level: Level, top: int | None
+    conn: asyncpg.Connection, name: str, window: Window, *, group_by: GroupBy | None, level: ThemeLevel, top: int | None
 ) -> tuple[Report[Any], list[BaseModel], list[str]]:
     """One of CX_REPORTS for the CLI: the report, its table rows and their columns."""
     if name == "satisfaction":

@@ -15,13 +15,14 @@ import asyncpg
 import numpy as np
 from numpy.typing import NDArray
 
-from schemas.cx_reports import EffortRow, Level, SatisfactionRow, ThemeImpactRow
+from schemas.cx_reports import EffortRow, SatisfactionRow, ThemeImpactRow
 from schemas.reports import (
     EXCLUDED_COUNT,
     GROUP_KEYS,
     UNASSIGNED_LABEL,
     GroupBy,
     ResolutionTimeRow,
+    ThemeLevel,
     TimeMetric,
     human_duration,
 )
@@ -41,7 +42,7 @@ _THEME_JOIN = {
 _THEME_LABEL = {"leaf": "t.label", "parent": "p.label"}
 
 
-def _groups(group_by: GroupBy, level: Level) -> tuple[str, str, str]:
+def _groups(group_by: GroupBy, level: ThemeLevel) -> tuple[str, str, str]:
     """(key columns, joins, GROUP BY) of a grouping; rows come in key order, the null key last."""
     if group_by == "theme":
         key, label = _THEME_KEY[level], _THEME_LABEL[level]
@@ -52,7 +53,7 @@ def _groups(group_by: GroupBy, level: Level) -> tuple[str, str, str]:
     return f"i.{group_by}", "", f"i.{group_by}"
 
 
-def _grouped(select: str, where: str, group_by: GroupBy | None, level: Level, rows: str = "item i") -> str:
+def _grouped(select: str, where: str, group_by: GroupBy | None, level: ThemeLevel, rows: str = "item i") -> str:
     if group_by is None:
         return f"SELECT {select} FROM {rows} WHERE {where}"
     keys, join, group = _groups(group_by, level)
@@ -104,7 +105,7 @@ async def select_business_times(
     end_at: datetime,
     schedule_id: int,
     group_by: GroupBy | None = None,
-    level: Level = "leaf",
+    level: ThemeLevel = "leaf",
 ) -> list[ResolutionTimeRow]:
     """Like the calendar-time report (same windows, groups and exclusions), counting only the
     seconds schedule `schedule_id` is open: each end of a span is located in the schedule's
@@ -156,7 +157,12 @@ async def select_business_times(
 
 
 async def select_satisfaction(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None, level: Level = "leaf"
+    conn: asyncpg.Connection,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    group_by: GroupBy | None,
+    level: ThemeLevel = "leaf",
 ) -> list[SatisfactionRow]:
     """CSAT = tickets rated 4 or 5 / tickets rated, among tickets last solved in the window."""
     sql = _grouped(
@@ -181,7 +187,12 @@ async def select_satisfaction(
 
 
 async def select_effort(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, group_by: GroupBy | None, level: Level = "leaf"
+    conn: asyncpg.Connection,
+    *,
+    start_at: datetime,
+    end_at: datetime,
+    group_by: GroupBy | None,
+    level: ThemeLevel = "leaf",
 ) -> list[EffortRow]:
     """Means per ticket last solved in the window. A counter the source did not send is left out
     of that counter's mean (not taken as zero); reopens are always known (events or counter). The
@@ -255,7 +266,7 @@ def medians_without(ordered: NDArray[np.float64], positions: NDArray[np.int64]) 
 
 
 async def select_theme_impact(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: Level = "leaf"
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: ThemeLevel = "leaf"
 ) -> list[ThemeImpactRow]:
     """Per theme (and unassigned), its tickets last solved in the window against all the others:
     reopen rate, median full resolution time (currently solved tickets), CSAT, and excess hours =
@@ -313,7 +324,7 @@ class ThemeVolume:
 
 
 async def select_theme_volumes(
-    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: Level = "leaf"
+    conn: asyncpg.Connection, *, start_at: datetime, end_at: datetime, level: ThemeLevel = "leaf"
 ) -> list[ThemeVolume]:
     """Items created in the window per visible theme at this level, the biggest first, with the
     theme's centroid (a parent without its own centroid gets the mean of its leaves')."""

@@ -77,9 +77,10 @@ async def test_a_theme_page_with_an_item_dated_9999_12_31_renders_east_of_utc(
     themes = seeded["themes"]
     assert isinstance(themes, dict)
     refund = themes["refund"]
-    # Stored before ingest was bounded (or by any other path): the page must still render.
+    # Items are bounded to 2100-01-01 by ingest and by a CHECK (migration 0010); a theme's times have
+    # no such constraint, and the page must render both edges east of UTC.
     await db.execute(
-        "UPDATE item SET created_at = '9999-12-31T23:59:59Z' WHERE item_id = (SELECT min(item_id) FROM item"
+        "UPDATE item SET created_at = '2100-01-01T00:00:00Z' WHERE item_id = (SELECT min(item_id) FROM item"
         " WHERE theme_id = $1)",
         refund,
     )
