@@ -35,7 +35,8 @@ def items_link(theme_id: int, weeks: Weeks, items_week: date | None = None) -> s
     return f"/themes/{theme_id}?{urlencode(params)}#items"
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Cursor times count microseconds from year 1, so every storable time is a non-negative integer.
+EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
