@@ -42,6 +42,7 @@ from schemas.reports import (
     TimeMetric,
     human_duration,
 )
+from schemas.timezones import monday_of
 
 # Theme volume per (local week, theme) over the window plus the trailing weeks, as a dense grid
 # (a shown theme gets a row for every week, zero included) so lag() and the trailing mean see
@@ -307,8 +308,7 @@ async def select_feature_requests(
         if by_week:
             this, prev = weekly_count(r["week"], tkey), weekly_count(r["week"] - timedelta(weeks=1), tkey)
         else:
-            last_monday = last_week_start.astimezone(ZoneInfo(tz)).date()
-            last_monday -= timedelta(days=last_monday.weekday())
+            last_monday = monday_of(last_week_start.astimezone(ZoneInfo(tz)).date())
             this = per_week.get((last_monday, tkey), 0)
             prev = per_week.get((last_monday - timedelta(weeks=1), tkey), 0)
         fields: dict[str, Any] = {
