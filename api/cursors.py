@@ -58,3 +58,16 @@ def decode_cursor(cursor: str, *kinds: type[int] | type[str]) -> tuple[Any, ...]
         if isinstance(value, int) and not 0 <= value <= BIGINT_MAX:
             raise _refuse("key out of range")
     return tuple(values)
+
+
+def encode_after(last_id: int) -> str:
+    """The cursor of a list paged by id: the last id of this page."""
+    return encode_cursor(last_id)
+
+
+def decode_after(cursor: str | None) -> int:
+    """The id a page starts after: 0 for the first page."""
+    if not cursor:
+        return 0
+    (after,) = decode_cursor(cursor, int)
+    return int(after)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from api.csv_export import CSV_RESPONSE, items_csv_response, wants_csv
-from api.cursors import decode_cursor, encode_cursor
+from api.cursors import decode_after, encode_after
 from api.deps import AdminKey, DbConn, IngestKey, ReadKey, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from db.queries.item_reads import ItemFilter, select_item, select_items
@@ -28,18 +28,6 @@ from schemas.items import (
 )
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
-
-
-def encode_after(last_id: int) -> str:
-    return encode_cursor(last_id)
-
-
-def decode_after(cursor: str | None) -> int:
-    """The id a page starts after: 0 for the first page."""
-    if not cursor:
-        return 0
-    (after,) = decode_cursor(cursor, int)
-    return int(after)
 
 
 @router.post("", status_code=202)

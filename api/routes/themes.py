@@ -4,9 +4,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from api.cursors import decode_after, encode_after
 from api.deps import DbConn, ReadKey, RowId
 from api.errors import NotFound
-from api.routes.items import decode_after, encode_after
 from db.queries.themes import select_theme, select_themes
 from schemas.items import Intent, Kind
 from schemas.themes import ThemeDetail, ThemePage, ThemeStatus
