@@ -7,6 +7,7 @@ RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --no-cache-dir --index-url "$
     else pip install --no-cache-dir torch==2.13.0; fi
 COPY pyproject.toml README.md ./
 COPY api api
+COPY outbox outbox
 COPY workers workers
 COPY clustering clustering
 COPY connectors connectors

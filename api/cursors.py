@@ -61,6 +61,7 @@ def decode_cursor(cursor: str, *kinds: type[int] | type[str]) -> tuple[Any, ...]
 
 
 def encode_after(last_id: int) -> str:
+    """The cursor of a list paged by id: the last id of this page."""
     return encode_cursor(last_id)
 
 

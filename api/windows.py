@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from api.errors import Unprocessable
 from schemas.reports import ReportWindow
-from schemas.timezones import zone, zone_problem
+from schemas.timezones import monday_of, zone, zone_problem
 
 MAX_WINDOW = timedelta(days=3 * 366)
 MIN_YEAR, MAX_YEAR = 1970, 2999  # keeps the week arithmetic (trailing weeks, next Monday) in range
@@ -27,10 +27,6 @@ def parse_tz(name: str, field: str = "tz") -> ZoneInfo:
     if problem:
         raise invalid(field, problem)
     return zone(name)
-
-
-def monday_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:

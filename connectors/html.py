@@ -63,14 +63,32 @@ def _cut_from(node: LexborNode) -> None:
         current = parent
 
 
+def _word_header(tree: LexborHTMLParser) -> LexborNode | None:
+    return next((n for n in tree.css(_WORD_HEADER) if n.text(deep=True).lstrip().startswith("From:")), None)
+
+
+def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+    """The matches that are not inside another match: removing those removes the rest, and a node
+    freed with its ancestor is never touched again."""
+    matched = {node.mem_id for node in nodes}
+    outer = []
+    for node in nodes:
+        parent = node.parent
+        while parent is not None and parent.mem_id not in matched:
+            parent = parent.parent
+        if parent is None:
+            outer.append(node)
+    return outer
+
+
 def _drop_history(tree: LexborHTMLParser) -> None:
-    for node in tree.css(_HISTORY_STARTS):
-        if node.parent is not None:  # not already cut with an earlier one
-            _cut_from(node)
-    for node in tree.css(_WORD_HEADER):
-        if node.parent is not None and node.text(deep=True).lstrip().startswith("From:"):
-            _cut_from(node)
-    for node in tree.css(f"{_QUOTED}, {_SIGNATURES}"):
+    # Searched again after each cut: a cut frees every node after it, earlier matches included.
+    # Each pass removes the node it found, so the loops end.
+    while (start := tree.css_first(_HISTORY_STARTS)) is not None:
+        _cut_from(start)
+    while (header := _word_header(tree)) is not None:
+        _cut_from(header)
+    for node in _outermost(tree.css(f"{_QUOTED}, {_SIGNATURES}")):
         node.decompose()
 
 

@@ -1,7 +1,10 @@
 """`python -m embedded`: the quickstart. Starts Postgres and Valkey from Python packages, migrates,
 then runs the API and a worker until Ctrl-C or SIGTERM, and stops everything it started.
 
-Data lives in DATA_DIR (default ./var) and survives restarts.
+Data lives in DATA_DIR (default ./var) and survives restarts. The terminal shows this runner's own
+few lines and a progress bar while the worker gets ready (the first start builds the int8 model
+and every start compiles the clustering code); the API's and the worker's logs go to
+DATA_DIR/logs/.
 """
 
 from __future__ import annotations
@@ -15,12 +18,22 @@ import subprocess
 import sys
 import time
 import types
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import IO
 
 from db.migrate import migrate
 from embedded.stores import Postgres, Valkey
 
 DATABASE = "tickets"
+READY_TIMEOUT_S = 30 * 60
+# What the worker logs on its way to ready, in order, and how the progress bar names each step.
+WORKER_STEPS = (
+    ("Building ", "building the int8 model (first start only)"),
+    ("model ready", "model loaded; compiling the clustering code"),
+    ("clustering code compiled", "clustering code compiled; waiting for the worker's heartbeat"),
+)
 
 
 def _admin_key(data_dir: Path) -> str:
@@ -53,6 +66,46 @@ def _die_with_parent() -> None:
 
 class Stop(Exception):
     pass
+
+
+def _show(text: str, *, final: bool = False) -> None:
+    if sys.stdout.isatty():
+        sys.stdout.write("\r\033[K" + text + ("\n" if final else ""))
+    elif final:
+        sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _is_ready(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url + "/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _wait_until_ready(base_url: str, worker_log: Path, children: dict[str, subprocess.Popen[bytes]]) -> bool:
+    """A progress bar until /readyz says ready; False when a child exits first or it takes too long."""
+    started = time.monotonic()
+    total = len(WORKER_STEPS) + 1
+    offset = worker_log.stat().st_size if worker_log.exists() else 0
+    while time.monotonic() - started < READY_TIMEOUT_S:
+        if any(proc.poll() is not None for proc in children.values()):
+            _show("", final=False)
+            return False
+        if _is_ready(base_url):
+            _show(f"[{'#' * 20}] ready in {time.monotonic() - started:.0f} s", final=True)
+            return True
+        with worker_log.open("rb") as log:
+            log.seek(offset)
+            seen = log.read().decode("utf-8", "replace")
+        done = sum(marker in seen for marker, _ in WORKER_STEPS[1:]) + 1
+        label = next((text for marker, text in reversed(WORKER_STEPS) if marker in seen), "loading the model")
+        filled = 20 * done // total
+        _show(f"[{'#' * filled}{'-' * (20 - filled)}] {label} · {time.monotonic() - started:.0f} s")
+        time.sleep(1)
+    _show(f"not ready after {READY_TIMEOUT_S} s", final=True)
+    return False
 
 
 def _raise_stop(signum: int, frame: types.FrameType | None) -> None:
@@ -90,12 +143,24 @@ def main() -> int:
             "api": [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app",
                     "--host", host, "--port", str(port), "--no-access-log"],
         }  # fmt: skip
-        for name, cmd in commands.items():
-            children[name] = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent)
+        logs_dir = data_dir / "logs"
+        logs_dir.mkdir(exist_ok=True)
+        logs: dict[str, IO[bytes]] = {name: open(logs_dir / f"{name}.log", "ab") for name in commands}
+
+        def spawn(name: str) -> subprocess.Popen[bytes]:
+            out = logs[name]
+            return subprocess.Popen(commands[name], env=env, preexec_fn=_die_with_parent, stdout=out, stderr=out)
+
+        for name in commands:
+            children[name] = spawn(name)
+        print(f"API and worker starting; their logs: {logs_dir}/api.log, {logs_dir}/worker.log", flush=True)
+        base_url = f"http://{host}:{port}"
+        if not _wait_until_ready(base_url, logs_dir / "worker.log", children):
+            print(f"not ready yet: see {logs_dir}/worker.log and {logs_dir}/api.log", flush=True)
         print(
-            f"\nService: http://{host}:{port}  (dashboard: http://{host}:{port}/, docs: /docs)\n"
+            f"\nService: {base_url}  (dashboard: {base_url}/, docs: /docs)\n"
             f"Admin API key: {env['ADMIN_API_KEY']}\n"
-            f"Data: {data_dir}   Stop: Ctrl-C\n",
+            f"Data: {data_dir}   Logs: {logs_dir}   Stop: Ctrl-C\n",
             flush=True,
         )
         restarts: list[float] = []
@@ -108,8 +173,8 @@ def main() -> int:
                 if len(restarts) > 5:
                     print(f"{name} keeps exiting ({proc.returncode}); stopping", flush=True)
                     return 1
-                print(f"{name} exited with {proc.returncode}; restarting", flush=True)
-                children[name] = subprocess.Popen(commands[name], env=env, preexec_fn=_die_with_parent)
+                print(f"{name} exited with {proc.returncode}; restarting (see {logs_dir}/{name}.log)", flush=True)
+                children[name] = spawn(name)
     except Stop:
         return 0
     finally:

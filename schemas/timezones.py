@@ -1,4 +1,5 @@
-"""Time zones: the one check of an IANA name, used by every route, page and the CLI.
+"""Time zones and local weeks: the one check of an IANA name, used by every route, page and the
+CLI, and the one week rule (a week starts on Monday), used by the API and the SQL layer alike.
 
 A name is accepted when the zone database that ships with the service (tzdata) has it and
 Postgres, which does the week arithmetic (`AT TIME ZONE`), knows it too. `localtime` and
@@ -7,6 +8,7 @@ Postgres, which does the week arithmetic (`AT TIME ZONE`), knows it too. `localt
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from functools import cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, available_timezones
@@ -42,3 +44,8 @@ def zone(name: str) -> ZoneInfo:
 
 
 TimeZone = Annotated[str, AfterValidator(check_zone)]
+
+
+def monday_of(day: date) -> date:
+    """The Monday that starts `day`'s week."""
+    return day - timedelta(days=day.weekday())

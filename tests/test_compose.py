@@ -50,5 +50,5 @@ def test_every_service_gets_the_same_store_urls() -> None:
 
 def test_dockerfile_copies_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("api", "workers", "clustering", "connectors", "schemas", "db"):
+    for package in ("api", "outbox", "workers", "clustering", "connectors", "schemas", "db"):
         assert f"COPY {package} {package}" in dockerfile

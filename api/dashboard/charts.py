@@ -56,7 +56,9 @@ class Chart:
             [label, *(format_value(s.values[n], self.value_format) for s in self.series)]
             for n, label in enumerate(self.labels)
         ]
-        return Table(columns=[self.x_title, *(s.label for s in self.series)], rows=rows)
+        # The first series' links on the row labels: the click-through without a mouse.
+        links = self.links[0] if self.links else None
+        return Table(columns=[self.x_title, *(s.label for s in self.series)], rows=rows, row_links=links)
 
     @property
     def is_empty(self) -> bool:
@@ -67,6 +69,7 @@ class Chart:
 class Table:
     columns: list[str]
     rows: list[list[str]]
+    row_links: list[str | None] | None = None
 
 
 def format_value(value: float | None, fmt: ValueFormat) -> str:

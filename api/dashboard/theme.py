@@ -12,7 +12,7 @@ from api.cursors import decode_cursor, encode_cursor
 from api.dashboard.charts import Chart, Series, week_label
 from api.dashboard.weeks import Weeks
 from api.errors import NotFound
-from api.windows import invalid, monday_of
+from api.windows import invalid
 from db.queries.dashboard import (
     ItemBrief,
     ThemeColumn,
@@ -22,6 +22,7 @@ from db.queries.dashboard import (
     select_weekly_volumes,
 )
 from db.queries.themes import select_theme
+from schemas.timezones import monday_of
 
 ITEMS_PER_PAGE = 25
 REPRESENTATIVES = 5
@@ -35,7 +36,8 @@ def items_link(theme_id: int, weeks: Weeks, items_week: date | None = None) -> s
     return f"/themes/{theme_id}?{urlencode(params)}#items"
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Cursor times count microseconds from year 1, so every storable time is a non-negative integer.
+EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from api.windows import local_midnight, monday_of, parse_day, parse_tz
+from api.windows import local_midnight, parse_day, parse_tz
+from schemas.timezones import monday_of
 
 WEEKS_SHOWN = 12
 

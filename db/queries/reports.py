@@ -42,6 +42,7 @@ from schemas.reports import (
     TimeMetric,
     human_duration,
 )
+from schemas.timezones import monday_of
 
 # Theme volume per (local week, theme) over the window plus the trailing weeks, as a dense grid
 # (a shown theme gets a row for every week, zero included) so lag() and the trailing mean see
@@ -54,13 +55,17 @@ _THEME_TRENDS = """
 WITH bounds AS (
     SELECT array_agg(d AT TIME ZONE $3 ORDER BY d) AS at
     FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 week') AS d
-), counts AS (
-    SELECT width_bucket(i.created_at, (SELECT at FROM bounds)) AS n, {bucket} AS tkey, count(*)::int AS volume
-    FROM item i {join}
+), leaf_counts AS (
+    SELECT width_bucket(i.created_at, (SELECT at FROM bounds)) AS n, i.theme_id, count(*)::int AS volume
+    FROM item i
     WHERE i.created_at >= (SELECT at[1] FROM bounds)
       AND i.created_at < (SELECT at[cardinality(at)] FROM bounds)
       AND i.deleted_at IS NULL
       AND ($4::text IS NULL OR i.source = $4) AND ($5::text IS NULL OR i.kind = $5)
+    GROUP BY 1, 2
+), counts AS (  -- the level and hidden themes applied to the per-theme counts, not to every item
+    SELECT i.n, {bucket} AS tkey, sum(i.volume)::int AS volume
+    FROM leaf_counts i {join}
     GROUP BY 1, 2
 ), shown AS (
     SELECT tkey, row_number() OVER (ORDER BY total DESC, tkey) AS rank
@@ -313,8 +318,7 @@ async def select_feature_requests(
         if by_week:
             this, prev = weekly_count(r["week"], tkey), weekly_count(r["week"] - timedelta(weeks=1), tkey)
         else:
-            last_monday = last_week_start.astimezone(ZoneInfo(tz)).date()
-            last_monday -= timedelta(days=last_monday.weekday())
+            last_monday = monday_of(last_week_start.astimezone(ZoneInfo(tz)).date())
             this = per_week.get((last_monday, tkey), 0)
             prev = per_week.get((last_monday - timedelta(weeks=1), tkey), 0)
         fields: dict[str, Any] = {

@@ -211,3 +211,16 @@ async def test_chart_bars_link_to_the_items_of_their_theme_and_week(
     theme_page = (await client.get(f"/themes/{themes['refund']}", params={"tz": "UTC", "week": week.isoformat()})).text
     volume = json.loads(re.search(r'id="theme-volume-data">(.*?)</script>', theme_page, re.S).group(1))  # type: ignore[union-attr]
     assert len(volume["links"][0]) == 12 and f"items_week={week}" in volume["links"][0][-1]
+
+
+async def test_the_numbers_under_a_chart_link_the_same_items(
+    client: httpx.AsyncClient,  # noqa: F811
+    seeded: dict[str, object],  # noqa: F811
+) -> None:
+    week, themes = seeded["week"], seeded["themes"]
+    assert isinstance(week, date) and isinstance(themes, dict)
+    html = (await client.get(f"/themes/{themes['refund']}", params={"tz": "UTC", "week": week.isoformat()})).text
+    table = html.split('id="theme-volume"')[1].split("</figure>")[0]
+    links = re.findall(r'<th scope="row"><a href="([^"]+)">(\d{4}-\d{2}-\d{2})</a></th>', table)
+    assert len(links) == 12
+    assert all(f"items_week={monday}" in href.replace("&amp;", "&") for href, monday in links)

@@ -190,3 +190,14 @@ async def test_the_cli_prints_the_same_parent_rows(migrated: Settings, tree: dic
     ]
     assert lines[3].split() == [str(tree["cards"]), "cards", "3", "1", "0.333", "1", "0.333"]
     assert [line.split()[1] for line in lines[3:]] == ["cards", "login", "hidden", "unassigned"]
+
+
+async def test_hiding_a_parent_hides_its_leaves_at_either_level(
+    app_client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Connection, tree: dict[str, int]
+) -> None:
+    await db.execute("UPDATE theme SET hidden = true WHERE theme_id = $1", tree["cards"])
+    for level in ("leaf", "parent"):
+        body = await report(app_client, admin, "theme-trends", **WINDOW, level=level)
+        rows = [(r["theme_id"], r["label"], r["volume"]) for r in body["rows"]]
+        # c1 c2 c3 d1 d2 (under cards) and h1 h2 (spam) are hidden; login and u1 stay
+        assert rows == [(tree["login"], "login", 1), (None, "unassigned", 1), (None, "hidden", 7)], level
