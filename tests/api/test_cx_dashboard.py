@@ -28,7 +28,8 @@ def _at(moment: datetime) -> str:
 async def test_customer_page_ranks_what_to_fix_and_lists_missing_articles(
     client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Connection
 ) -> None:
-    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    # Ten days back: inside the weeks the page shows by default, which end with the last complete week.
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=10)
     # Slow theme: 3 tickets of 30 h each, two reopened, csat 1. Fast theme: 3 tickets of 2 h, csat 5.
     tickets = []
     for n, (hours, csat, reopens) in enumerate([(30, 1, 1), (30, 1, 1), (30, 2, 0), (2, 5, 0), (2, 5, 0), (2, 4, 0)]):

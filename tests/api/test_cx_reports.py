@@ -217,7 +217,7 @@ async def test_business_hours_resolution_times(app_client: httpx.AsyncClient, db
     [
         ({"hours": {"mon": [["17:00", "09:00"]]}}, "inverted"),
         ({"hours": {"mon": [["09:00", "13:00"], ["12:00", "17:00"]]}}, "overlap"),
-        ({"tz": "Mars/Olympus_Mons"}, "unknown time zone"),
+        ({"tz": "Mars/Olympus_Mons"}, "Unknown time zone"),
     ],
 )
 async def test_bad_schedules_are_422(app_client: httpx.AsyncClient, admin: dict[str, str], fields: Row,
