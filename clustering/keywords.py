@@ -57,7 +57,10 @@ FILLER = frozenset(
 )
 _STOP_WORDS = sorted(ENGLISH_STOP_WORDS | _CONTRACTIONS | FILLER)
 _LABEL_STOP = (frozenset(ENGLISH_STOP_WORDS) | _CONTRACTIONS | FILLER) - _NEGATIONS
-_TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+# A word: two or more characters that are not space, digits or punctuation (ASCII, general,
+# CJK and full-width). Letters with combining marks (Thai, Devanagari) stay one word, which
+# ``\w`` would cut apart.
+_TOKEN_PATTERN = r"[^\s!-/:-@\[-`{-~\d_\u2000-\u206f\u3000-\u303f\uff00-\uff20]{2,}"
 _WORD_RE = re.compile(_TOKEN_PATTERN)
 _MAX_PHRASE_WORDS = 3
 _MAX_LABEL_WORDS = 5

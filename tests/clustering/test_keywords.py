@@ -96,3 +96,11 @@ def test_theme_without_a_usable_word_falls_back_to_its_shortest_text() -> None:
     assert labelled[0] == ("It is", [])
     assert labelled[1] == ("Xy", ["xy"])
     assert label_themes(["hello"], np.array([-1]), {}) == {}
+
+
+def test_texts_in_an_unknown_script_still_get_a_label() -> None:
+    texts = ["ขอคืนเงิน ด่วน", "ขอคืนเงิน ครับ", "カードが 届かない", "カードが まだ 届かない", "!!! ???", "12345"]
+    labelled = label_themes(texts, np.array([0, 0, 1, 1, 2, 2]), {2: [4, 5]})
+    assert labelled[0][0] == "ขอคืนเงิน"
+    assert labelled[1][0].startswith("カードが")
+    assert labelled[2] == ("12345", [])
