@@ -1,13 +1,20 @@
-"""Vectors -> theme labels: UMAP + HDBSCAN, then merge near-duplicates and re-home noise.
+"""Vectors -> leaf theme labels: UMAP + HDBSCAN at two sizes, then merge and re-home noise.
 
 The pipeline, for ``n`` normalised vectors (above ``sample_threshold`` it runs on a random
 sample and the rest is assigned to the nearest centroid)::
 
-    UMAP (cosine, 5-d, min_dist 0) -> HDBSCAN (min_cluster_size grows with n)
+    UMAP (cosine, 5-d, min_dist 0)
+    -> coarse HDBSCAN (clusters of at least area_share * n): the common themes
     -> merge clusters whose 384-d centroids are near-duplicates
+    -> fine HDBSCAN (clusters of min_cluster_size = 10): each fine cluster that the coarse
+       cut left mostly unassigned becomes a theme of its own (a small, distinct issue)
     -> noise, and members far from their own centroid, go to the nearest centroid if the
        cosine is high enough, else stay unassigned
     -> two rounds of a vote among each item's 15 nearest neighbours (original space)
+
+Fewer distinct vectors than two themes' worth (identical texts) skip UMAP: each group of
+identical vectors of at least ``min_cluster_size`` is a theme. Fewer items than
+``min_cluster_size`` are all unassigned.
 
 Everything is seeded and single-threaded where order matters, so the same input gives the
 same labels. Labels are ``0..k-1`` by decreasing size; ``-1`` means unassigned.
@@ -17,7 +24,6 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,16 +42,18 @@ class ClusterParams:
     """Settings of :func:`cluster_vectors`; none of them is tuned to one data set.
 
     Attributes:
-        min_theme_share: A theme must hold at least this share of the clustered items
-            (``min_cluster_size = max(min_cluster_floor, round(min_theme_share * n))``). Tying
-            the size to ``n`` keeps the number of themes steady as data grows, where a fixed
-            size over-splits large corpora. Lower finds rarer themes but splits common ones.
-        min_cluster_floor: Smallest allowed ``min_cluster_size`` (small data sets).
+        min_cluster_size: The smallest theme, in items: a recurring issue this small can be a
+            theme of its own at any data size (there is no share-of-volume floor). Density
+            clumps smaller than this are never themes.
+        min_samples: HDBSCAN's density smoothing (neighbours counted for a core distance).
+        area_share: The first, coarse cut of HDBSCAN uses clusters of at least this share
+            of the items; it finds the common themes at a steady count as data grows (at the
+            smallest size, UMAP's clumps shatter a large set: 311 themes for Banking77 train).
+            It is not a floor: a fine cluster (``min_cluster_size``) that is distinct from
+            the coarse theme around it, or sits in its noise, becomes a theme of its own.
         n_neighbors: UMAP neighbourhood; larger favours global structure, is slower.
         n_components: UMAP output dimensions; HDBSCAN works well in 5-10.
         n_epochs: UMAP optimisation epochs; 100 is as good as 200-500 here and 2-3x faster.
-        selection: HDBSCAN cluster selection. ``"eom"`` gives fewer, larger and more stable
-            clusters; ``"leaf"`` gives more, finer ones.
         merge_similarity: Clusters whose centroids (original space) have at least this
             cosine (average linkage) are merged. Lower merges related issues together.
         assign_similarity: Noise points (and, on the sampled path, items outside the sample)
@@ -61,29 +69,21 @@ class ClusterParams:
             assign the rest by nearest centroid. Bounds time and memory at a small cost.
     """
 
-    min_theme_share: float = 1 / 200
-    min_cluster_floor: int = 5
+    min_cluster_size: int = 10
+    min_samples: int = 5
+    area_share: float = 1 / 200
     n_neighbors: int = 15
     n_components: int = 5
     n_epochs: int = 100
-    selection: Literal["eom", "leaf"] = "eom"
     merge_similarity: float = 0.9
     assign_similarity: float = 0.5
     member_similarity: float = 0.35
     smoothing_rounds: int = 2
     sample_threshold: int = 20_000
 
-    def min_cluster_size(self, n: int) -> int:
-        """HDBSCAN ``min_cluster_size`` for ``n`` fitted items."""
-        return max(self.min_cluster_floor, round(self.min_theme_share * n))
-
-    def min_samples(self, n: int) -> int:
-        """HDBSCAN ``min_samples``: the square root of the cluster size, at least 3.
-
-        Smaller than ``min_cluster_size`` (HDBSCAN's default) so dense cores are found
-        without declaring a cluster's fringe noise.
-        """
-        return max(3, round(math.sqrt(self.min_cluster_size(n))))
+    def area_size(self, n: int) -> int:
+        """``min_cluster_size`` of the coarse cut for ``n`` fitted items."""
+        return max(self.min_cluster_size, round(self.area_share * n))
 
 
 def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: ClusterParams | None = None) -> Labels:
@@ -122,24 +122,70 @@ def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: Cl
 
 def _fit(unit: NDArray[np.float32], *, seed: int, params: ClusterParams) -> Labels:
     n = unit.shape[0]
-    min_size = params.min_cluster_size(n)
-    if n < 2 * min_size:
+    if n < params.min_cluster_size:
         return np.full(n, -1, dtype=np.int64)
+    _, copy_of, copies = np.unique(np.round(unit, 5), axis=0, return_inverse=True, return_counts=True)
+    if copies.size < 2 * params.min_cluster_size:
+        # Too few distinct vectors for a density estimate (identical texts): each group of
+        # identical vectors large enough is a theme, the rest unassigned.
+        themes = np.where(copies >= params.min_cluster_size, np.arange(copies.size), -1)
+        return _by_size(themes[copy_of.ravel()])
     reduced, neighbours = _reduce(unit, seed=seed, params=params)
-    labels = _hdbscan(reduced, min_size, params.min_samples(n), params.selection)
+    area = params.area_size(n)
+    labels = _hdbscan(reduced, area, max(3, round(math.sqrt(area))))
     labels = merge_near_duplicates(unit, labels, params.merge_similarity)
+    if area > params.min_cluster_size:
+        fine = _hdbscan(reduced, params.min_cluster_size, params.min_samples)
+        labels = add_small_themes(labels, fine)
+    return _by_size(_tidy(unit, labels, neighbours, params))
+
+
+def add_small_themes(coarse: NDArray[np.integer], fine: NDArray[np.integer], min_noise_share: float = 0.5) -> Labels:
+    """Make each fine cluster that the coarse map left mostly unassigned a theme of its own.
+
+    The coarse cut only sees clusters of its (share-of-n) size; a small, distinct issue is
+    noise to it but a dense cluster of its own at the smallest theme size.
+
+    Args:
+        coarse: Labels of the coarse map, shape ``(n,)``, ``-1`` unassigned.
+        fine: Labels of the fine map (HDBSCAN at the smallest theme size), shape ``(n,)``.
+        min_noise_share: A fine cluster becomes a theme when at least this share of its
+            items is unassigned in the coarse map; only those items move to it.
+
+    Returns:
+        Labels, shape ``(n,)``, int64: the coarse labels plus new labels above them.
+    """
+    labels = np.asarray(coarse, dtype=np.int64).copy()
+    fine = np.asarray(fine, dtype=np.int64)
+    ids = np.unique(fine[fine >= 0])
+    noise = labels < 0
+    share = np.bincount(fine[noise & (fine >= 0)], minlength=int(ids.max()) + 1 if ids.size else 0)
+    size = np.bincount(fine[fine >= 0], minlength=share.size)
+    chosen = ids[share[ids] >= min_noise_share * size[ids]]
+    lookup = np.full(share.size, -1, dtype=np.int64)
+    lookup[chosen] = int(labels.max()) + 1 + np.arange(chosen.size) if labels.size else np.arange(chosen.size)
+    move = noise & (fine >= 0)
+    move[move] = lookup[fine[move]] >= 0
+    labels[move] = lookup[fine[move]]
+    return labels
+
+
+def _tidy(unit: NDArray[np.float32], labels: Labels, neighbours: NDArray[np.int64], params: ClusterParams) -> Labels:
+    """Re-home noise and stray members, then repair boundaries by a neighbour vote."""
     ids, centres = centroids(unit, labels)
-    if ids.size:
-        # Noise, and members too far from their own centroid (off-topic items that UMAP pulled
-        # into a dense region, where HDBSCAN cannot tell them apart), go to the nearest
-        # centroid if it is close enough, else stay unassigned.
-        own = _own_similarity(unit, labels, ids, centres)
-        loose = np.flatnonzero((labels < 0) | (own < params.member_similarity))
-        labels[loose] = assign_to_nearest(unit[loose], centres, params.assign_similarity, label_ids=ids)
-        labels = _smooth(labels, neighbours, params.smoothing_rounds)
-        # The vote must not pull an off-topic item (whose neighbours are all far) back in.
-        labels[_own_similarity(unit, labels, ids, centres) < params.member_similarity] = -1
-    return _by_size(labels)
+    if not ids.size:
+        return labels
+    # Noise, and members too far from their own centroid (off-topic items that UMAP pulled
+    # into a dense region, where HDBSCAN cannot tell them apart), go to the nearest
+    # centroid if it is close enough, else stay unassigned.
+    labels = labels.copy()
+    own = _own_similarity(unit, labels, ids, centres)
+    loose = np.flatnonzero((labels < 0) | (own < params.member_similarity))
+    labels[loose] = assign_to_nearest(unit[loose], centres, params.assign_similarity, label_ids=ids)
+    labels = _smooth(labels, neighbours, params.smoothing_rounds)
+    # The vote must not pull an off-topic item (whose neighbours are all far) back in.
+    labels[_own_similarity(unit, labels, ids, centres) < params.member_similarity] = -1
+    return labels
 
 
 def _own_similarity(
@@ -216,14 +262,14 @@ def _pca_init(unit: NDArray[np.float32], n_components: int) -> NDArray[np.float3
     return start
 
 
-def _hdbscan(reduced: NDArray[np.float32], min_size: int, min_samples: int, method: str) -> Labels:
+def _hdbscan(reduced: NDArray[np.float32], min_size: int, min_samples: int) -> Labels:
     import fast_hdbscan
     import numba
 
     model = fast_hdbscan.HDBSCAN(
         min_cluster_size=min_size,
         min_samples=min_samples,
-        cluster_selection_method=method,
+        cluster_selection_method="eom",
         reproducible=True,
     )
     # One thread: in 5-d the spanning tree takes ~0.2 s CPU at 10k, while numba's parallel

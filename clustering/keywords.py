@@ -1,13 +1,29 @@
-"""Keywords and short labels for themes, by class-based TF-IDF (c-TF-IDF).
+"""Keywords and short human labels for themes, from the items' own phrases.
 
-A theme's documents are counted together as one "class document"; a term scores high for a
-theme when it is frequent inside that theme and rare across themes (BERTopic's c-TF-IDF:
-``tf(t, c) * log(1 + mean_words_per_class / freq(t))``). Stop words and the redaction
-placeholders are dropped before counting, so ``<EMAIL>`` never becomes a keyword.
+Keywords: a theme's documents are counted together as one "class document"; a term scores high
+for a theme when it is frequent inside that theme and rare across themes (BERTopic's c-TF-IDF:
+``tf(t, c) * log(1 + mean_words_per_class / freq(t))``).
+
+Labels ("Card not arrived", "Set alarm"): candidate phrases are runs of one to three content
+words taken from the texts (stop words and filler dropped, negations kept, so "my card has
+not arrived" gives "card not arrived"). A phrase scores by
+
+- coverage: the share of the theme's items that contain it, each item weighted by its cosine
+  to the theme's centroid when vectors are given (central items speak for the theme);
+- precision: the share of the phrase's items, across all themes, that are in this theme
+  (squared: a word every theme uses names none of them);
+- length: a two- or three-word phrase says more than one word, and is preferred while it
+  covers at least half as many items.
+
+Handles (@name), URLs, e-mail-like and code tokens (``com.amazonaws.Foo``, ``org_junit``,
+``camelCase``) and the redaction placeholders are removed before counting. A label never
+repeats a (stemmed) word, and sibling labels are unique: a theme whose best phrase a sibling
+already took gets its next best.
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,17 +32,57 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 PLACEHOLDERS = ("<EMAIL>", "<PHONE>", "<CARD>", "<IBAN>", "<IP>", "<URL>")
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS), re.IGNORECASE)
+# Whole whitespace-separated tokens that are not words: URLs, @handles, e-mail addresses, and
+# code (dotted/underscored/slashed names, camelCase, calls and brackets, file paths).
+_NOISE_TOKEN_RE = re.compile(
+    r"""(?x)
+    \S*(?:https?://|www\.)\S*          # URLs
+    | \S*@\S+                          # @handles, e-mail addresses
+    | \S*\w[._/\\:]\w\S*              # com.amazonaws.S3, org_junit, a/b/c, std::vector
+    | \S*[a-z][A-Z]\S*                 # camelCase
+    | \S*[(){}\[\]<>=;$#]\S*           # calls, brackets, operators, shell
+    """
+)
+_NEGATION_RE = re.compile(r"\b(can't|cannot|won't|\w+n't)\b", re.IGNORECASE)
+_NEGATIONS = frozenset({"not", "no", "never"})
 # Contraction stems ("hasn't" -> "hasn") are stop words too: the tokenizer splits at the quote.
 _CONTRACTIONS = {"aren", "couldn", "didn", "doesn", "don", "hadn", "hasn", "haven", "isn", "ll"}
-_CONTRACTIONS |= {"re", "shouldn", "ve", "wasn", "weren", "won", "wouldn", "im", "ive"}
-_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | _CONTRACTIONS)
-_TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
-_MAX_LABEL_WORDS = 4
+_CONTRACTIONS |= {"re", "shouldn", "ve", "wasn", "weren", "won", "wouldn", "im", "ive", "dont", "cant"}
+# Words that carry no theme: greetings, politeness, and verbs of wanting, having or asking.
+FILLER = frozenset(
+    """able actually anyone bought buy day days did does doing dont got gets getting get going
+    gonna good hello help hey hi just know let like lot make need needed needs ok okay please pls
+    really regards sure tell thank thanks think thing things try trying use used using want wanted
+    wants way yes""".split()
+)
+_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | _CONTRACTIONS | FILLER)
+_LABEL_STOP = (frozenset(ENGLISH_STOP_WORDS) | _CONTRACTIONS | FILLER) - _NEGATIONS
+# A word: two or more characters that are not space, digits or punctuation (ASCII, general,
+# CJK and full-width). Letters with combining marks (Thai, Devanagari) stay one word, which
+# ``\w`` would cut apart.
+_TOKEN_PATTERN = r"[^\s!-/:-@\[-`{-~\d_\u2000-\u206f\u3000-\u303f\uff00-\uff20]{2,}"
+_WORD_RE = re.compile(_TOKEN_PATTERN)
+_MAX_PHRASE_WORDS = 3
+_MAX_LABEL_WORDS = 5
+_LONGER_PHRASE_SHARE = 0.5  # a longer phrase wins while it scores at least this share
 
 
 def strip_placeholders(text: str) -> str:
     """Replace the redaction placeholders (``<EMAIL>``, ``<CARD>``...) with a space."""
     return _PLACEHOLDER_RE.sub(" ", text)
+
+
+def clean_for_terms(text: str) -> str:
+    """The text without placeholders, URLs, handles and code tokens (whole tokens dropped)."""
+    return _NOISE_TOKEN_RE.sub(" ", strip_placeholders(text))
+
+
+def stem(word: str) -> str:
+    """A light English suffix stripper: enough to tell "card" and "cards" are one word."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: len(word) - len(suffix)] + keep
+    return word
 
 
 def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int = 10) -> dict[int, list[str]]:
@@ -55,66 +111,150 @@ def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int
         stop_words=_STOP_WORDS,
         token_pattern=_TOKEN_PATTERN,
         lowercase=True,
+        dtype=np.float64,
     )
     try:
-        doc_counts = vectorizer.fit_transform([strip_placeholders(texts[i]) for i in rows.tolist()])
+        doc_counts = vectorizer.fit_transform([clean_for_terms(texts[i]) for i in rows.tolist()])
     except ValueError:  # every text was empty or only stop words
         return {}
     # Count per document, then sum per theme: a bigram never spans two documents.
-    theme_of_doc = sparse.csr_matrix(
-        (np.ones(rows.size), (np.searchsorted(theme_ids, labels[rows]), np.arange(rows.size))),
-        shape=(theme_ids.size, rows.size),
-    )
-    counts = np.asarray((theme_of_doc @ doc_counts).todense(), dtype=np.float64)
+    counts = sparse.csr_matrix(_membership(labels[rows], theme_ids) @ doc_counts)
     terms = vectorizer.get_feature_names_out()
     scores = _c_tf_idf(counts)
     keywords: dict[int, list[str]] = {}
-    for row, theme_id in enumerate(theme_ids):
-        present = np.flatnonzero(scores[row] > 0)
+    for row, theme_id in enumerate(theme_ids.tolist()):
+        start, end = scores.indptr[row], scores.indptr[row + 1]
+        cols, values = scores.indices[start:end], scores.data[start:end]
+        keep = values > 0
+        cols, values = cols[keep], values[keep]
         # lexsort sorts by the last key first: score descending, then term ascending.
-        order = present[np.lexsort((terms[present], -scores[row, present]))]
-        keywords[int(theme_id)] = [str(t) for t in terms[order[:top_n]]]
-    return {k: v for k, v in keywords.items() if v}
+        order = np.lexsort((terms[cols], -values))[:top_n]
+        words = [str(t) for t in terms[cols[order]]]
+        if words:
+            keywords[int(theme_id)] = words
+    return keywords
 
 
-def _c_tf_idf(counts: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Class-based TF-IDF over a ``(n_classes, n_terms)`` count matrix."""
-    term_freq = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+def _membership(labels: NDArray[np.integer], theme_ids: NDArray[np.integer]) -> sparse.csr_matrix:
+    """``(themes, docs)`` 0/1 matrix: row ``i`` marks the docs of ``theme_ids[i]``."""
+    n = len(labels)
+    return sparse.csr_matrix(
+        (np.ones(n), (np.searchsorted(theme_ids, labels), np.arange(n))), shape=(theme_ids.size, n)
+    )
+
+
+def _c_tf_idf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
+    """Class-based TF-IDF over a sparse ``(n_classes, n_terms)`` count matrix."""
+    per_class = np.asarray(counts.sum(axis=1)).ravel()
     words_per_class = counts.sum() / counts.shape[0]
-    idf = np.log1p(words_per_class / np.maximum(counts.sum(axis=0), 1.0))
-    result: NDArray[np.float64] = term_freq * idf
+    idf = np.log1p(words_per_class / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+    term_freq = sparse.diags(1.0 / np.maximum(per_class, 1.0)) @ counts
+    return sparse.csr_matrix(term_freq @ sparse.diags(idf))
+
+
+def _label_words(text: str) -> list[str]:
+    """Lower-case content words of a text, in order, negations spelled ``not``."""
+    text = _NEGATION_RE.sub(" not ", clean_for_terms(text))
+    return [w for w in _WORD_RE.findall(text.lower()) if w not in _LABEL_STOP]
+
+
+def _phrases(words: Sequence[str]) -> set[str]:
+    """Runs of 1-3 content words that neither end in a negation nor repeat a stem."""
+    found: set[str] = set()
+    for size in range(1, _MAX_PHRASE_WORDS + 1):
+        for start in range(len(words) - size + 1):
+            run = words[start : start + size]
+            if run[-1] in _NEGATIONS or (size == 1 and run[0] in _NEGATIONS):
+                continue
+            if len({stem(w) for w in run}) < size:
+                continue
+            found.add(" ".join(run))
+    return found
+
+
+def _phrase_scores(
+    texts: Sequence[str], labels: NDArray[np.int64], weights: NDArray[np.float64], theme_ids: NDArray[np.int64]
+) -> tuple[sparse.csr_matrix, NDArray[np.str_]]:
+    """``(themes, phrases)`` score matrix and the phrase of each column."""
+    rows = np.flatnonzero(labels >= 0)
+    vectorizer = CountVectorizer(analyzer=lambda text: sorted(_phrases(_label_words(text))), binary=True)
+    try:
+        present = vectorizer.fit_transform([texts[i] for i in rows.tolist()]).astype(np.float64)
+    except ValueError:  # no text has a content word
+        return sparse.csr_matrix((theme_ids.size, 0)), np.array([], dtype=str)
+    member = _membership(labels[rows], theme_ids)
+    weighted = member @ sparse.diags(weights[rows])
+    cover = sparse.diags(1.0 / np.maximum(np.asarray(weighted.sum(axis=1)).ravel(), 1e-12)) @ (weighted @ present)
+    in_theme = sparse.csr_matrix(member @ present)
+    total = np.asarray(present.sum(axis=0)).ravel()
+    precision = in_theme @ sparse.diags(1.0 / np.maximum(total, 1.0))
+    scores = sparse.csr_matrix(sparse.csr_matrix(cover).multiply(precision.multiply(precision)))
+    # Phrases a single item holds say nothing about a theme of many.
+    scores = scores.multiply(in_theme >= np.minimum(2, np.asarray(member.sum(axis=1)))).tocsr()
+    scores.eliminate_zeros()
+    return scores, vectorizer.get_feature_names_out()
+
+
+def _ranked_labels(scores: NDArray[np.float64], phrases: NDArray[np.str_], limit: int = 8) -> list[str]:
+    """A theme's candidate labels, best first: longer phrases win over the words they hold."""
+    order = np.lexsort((phrases, -scores))
+    ranked: list[str] = []
+    for i in order[: 20 * limit].tolist():
+        phrase, score = str(phrases[i]), float(scores[i])
+        words = phrase.split()
+        # A longer phrase that holds this one and scores nearly as well reads better.
+        longer = [
+            j
+            for j in order[: 20 * limit].tolist()
+            if len(str(phrases[j]).split()) > len(words)
+            and set(words) <= set(str(phrases[j]).split())
+            and float(scores[j]) >= _LONGER_PHRASE_SHARE * score
+        ]
+        if longer:
+            phrase = str(phrases[longer[0]])
+        if len(phrase.split()) == 1:
+            partner = next(
+                (
+                    str(phrases[j])
+                    for j in order[: 20 * limit].tolist()
+                    if not {stem(w) for w in str(phrases[j]).split()} & {stem(phrase)}
+                    and len(str(phrases[j]).split()) + 1 <= _MAX_LABEL_WORDS
+                ),
+                None,
+            )
+            if partner is not None:
+                phrase = f"{phrase} {partner}"
+        if phrase not in ranked:
+            ranked.append(phrase)
+        if len(ranked) >= limit:
+            break
+    return ranked
+
+
+def _distinct(
+    choices: Mapping[int, list[str]], siblings: Mapping[int, int] | None, fallback: Mapping[int, str]
+) -> dict[int, str]:
+    """Pick each theme's best label not already taken by a sibling (larger themes pick first)."""
+    taken: dict[int, set[frozenset[str]]] = defaultdict(set)
+    result: dict[int, str] = {}
+    for theme in choices:
+        group = siblings.get(theme, -1 - theme) if siblings is not None else 0
+        options = [*choices[theme], fallback[theme]]
+        for option in options:
+            key = frozenset(stem(w) for w in option.lower().split())
+            if key not in taken[group]:
+                break
+        else:
+            option = f"{options[0]} ({theme})"
+            key = frozenset({option})
+        taken[group].add(key)
+        result[theme] = option
     return result
 
 
-def theme_label(keywords: Sequence[str], representative_texts: Sequence[str] = ()) -> str:
-    """Build a short human-readable label from a theme's keywords.
-
-    The best-ranked bigram among the first five keywords leads (a bigram reads better than
-    two loose words), then the next best keywords that add a new word follow, up to four
-    words in total. Without keywords, the shortest representative text (cut to 60
-    characters) is used.
-
-    Args:
-        keywords: The theme's keywords, best first (from :func:`theme_keywords`).
-        representative_texts: Texts of the theme's most central items; only a fallback.
-
-    Returns:
-        A label such as ``"card arrive, delivery, track"``; deterministic for the same input.
-    """
-    if keywords:
-        lead = next((k for k in keywords[:5] if " " in k), keywords[0])
-        parts = [lead]
-        used = set(lead.split())
-        for keyword in keywords:
-            words = keyword.split()
-            if keyword == lead or used.issuperset(words):
-                continue
-            if len(used) + len(words) > _MAX_LABEL_WORDS:
-                break
-            parts.append(keyword)
-            used.update(words)
-        return ", ".join(parts)
-    texts = [" ".join(strip_placeholders(t).split()) for t in representative_texts]
+def _fallback(representative_texts: Iterable[str]) -> str:
+    """The shortest representative text (cut to 60 characters), or a placeholder."""
+    texts = [" ".join(clean_for_terms(t).split()) for t in representative_texts]
     texts = [t for t in texts if t]
     if texts:
         shortest = min(texts, key=lambda t: (len(t), t))
@@ -122,27 +262,63 @@ def theme_label(keywords: Sequence[str], representative_texts: Sequence[str] = (
     return "unlabelled theme"
 
 
+def _centrality(vectors: NDArray[np.floating] | None, labels: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Weight of each item: its cosine to its theme's centroid (0 floor), or 1 without vectors."""
+    if vectors is None:
+        return np.ones(len(labels))
+    from clustering.cluster import centroids
+
+    ids, centres = centroids(vectors, labels)
+    weights = np.zeros(len(labels))
+    assigned = np.flatnonzero(labels >= 0)
+    if ids.size:
+        unit = np.asarray(vectors[assigned], dtype=np.float64)
+        unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+        own = centres[np.searchsorted(ids, labels[assigned])].astype(np.float64)
+        weights[assigned] = np.clip(np.einsum("ij,ij->i", unit, own), 0.05, 1.0)
+    return weights
+
+
 def label_themes(
     texts: Sequence[str],
     labels: NDArray[np.integer],
     representatives: Mapping[int, Sequence[int]],
     top_n: int = 10,
+    *,
+    vectors: NDArray[np.floating] | None = None,
+    siblings: Mapping[int, int] | None = None,
 ) -> dict[int, tuple[str, list[str]]]:
-    """Keywords and a label for every theme in one call.
+    """A short human label and the keywords of every theme.
 
     Args:
         texts: Cleaned texts, shape ``(n,)``.
         labels: Theme label per text, shape ``(n,)``, ``-1`` for unassigned.
-        representatives: ``{label: [row indices]}`` from ``cluster.representatives``.
+        representatives: ``{label: [row indices]}`` from ``cluster.representatives``; their
+            shortest text is the label of a theme without a usable phrase.
         top_n: Keywords per theme.
+        vectors: Embeddings, shape ``(n, d)``; when given, items close to their theme's
+            centroid count more in choosing the label.
+        siblings: ``{label: sibling-group id}``; labels are unique within a group. ``None``
+            makes all themes one group.
 
     Returns:
-        ``{label: (label_text, keywords)}`` for every label >= 0.
+        ``{label: (label_text, keywords)}`` for every label >= 0. The label has 1-5 words, no
+        word twice, first letter upper-case ("Card not arrived").
     """
-    keywords = theme_keywords(texts, labels, top_n=top_n)
-    result: dict[int, tuple[str, list[str]]] = {}
-    for theme_id in (int(v) for v in np.unique(np.asarray(labels)) if v >= 0):
-        words = keywords.get(theme_id, [])
-        rep_texts = [texts[i] for i in representatives.get(theme_id, [])]
-        result[theme_id] = (theme_label(words, rep_texts), words)
-    return result
+    leaf: NDArray[np.int64] = np.asarray(labels, dtype=np.int64)
+    if len(texts) != len(leaf):
+        raise ValueError(f"{len(texts)} texts but {len(leaf)} labels")
+    theme_ids = np.unique(leaf[leaf >= 0])
+    if theme_ids.size == 0:
+        return {}
+    keywords = theme_keywords(texts, leaf, top_n=top_n)
+    scores, phrases = _phrase_scores(texts, leaf, _centrality(vectors, leaf), theme_ids)
+    sizes = np.bincount(np.searchsorted(theme_ids, leaf[leaf >= 0]), minlength=theme_ids.size)
+    choices: dict[int, list[str]] = {}
+    for row in np.lexsort((theme_ids, -sizes)).tolist():
+        start, end = scores.indptr[row], scores.indptr[row + 1]
+        cols = scores.indices[start:end]
+        choices[int(theme_ids[row])] = _ranked_labels(scores.data[start:end], phrases[cols])
+    fallback = {t: _fallback(texts[i] for i in representatives.get(t, [])) for t in choices}
+    chosen = _distinct(choices, siblings, fallback)
+    return {t: (chosen[t][:1].upper() + chosen[t][1:], keywords.get(t, [])) for t in sorted(chosen)}

@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from clustering.cluster import (
     ClusterParams,
+    add_small_themes,
     assign_to_nearest,
     centroids,
     cluster_vectors,
@@ -95,20 +96,50 @@ def test_large_input_fits_a_sample_and_assigns_the_rest(
     assert adjusted_rand_score(truth, labels) > 0.98
 
 
-def test_tiny_input_is_all_unassigned() -> None:
-    points, _ = blobs(seed=2, n_blobs=1, per_blob=9)
-    np.testing.assert_array_equal(cluster_vectors(points), np.full(9, -1))
+@pytest.mark.slow
+def test_a_small_distinct_issue_is_a_theme_below_the_coarse_size(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, truth, _ = clustered
+    rare, _ = blobs(seed=9, n_blobs=1, per_blob=14)
+    # The coarse cut needs 10 % of the items (50): the 14-item blob is noise to it.
+    params = ClusterParams(area_share=0.1)
+    assert params.area_size(len(points) + 14) == 49
+    labels = cluster_vectors(np.vstack([points, rare]), seed=7, params=params)
+    rare_labels = labels[-14:]
+    assert rare_labels[0] >= 0 and (rare_labels == rare_labels[0]).mean() >= 0.9
+    assert not np.isin(rare_labels[0], labels[:-14])
+    assert adjusted_rand_score(truth, labels[:-14]) > 0.98
 
 
-def test_min_cluster_size_grows_with_n() -> None:
-    params = ClusterParams()
-    sizes = [params.min_cluster_size(n) for n in (100, 3_000, 10_000, 20_000)]
-    assert sizes == sorted(sizes)
-    assert sizes[0] == params.min_cluster_floor
-    assert sizes[-1] > 4 * sizes[1]
-    samples = [params.min_samples(n) for n in (100, 3_000, 10_000, 20_000)]
-    assert samples == sorted(samples)
-    assert all(s <= m for s, m in zip(samples, sizes, strict=True))
+@pytest.mark.parametrize("n", [0, 1, 5, 9])
+def test_too_few_items_are_all_unassigned(n: int) -> None:
+    points, _ = blobs(seed=2, n_blobs=1, per_blob=max(n, 1))
+    labels = cluster_vectors(points[:n])
+    assert labels.shape == (n,) and labels.dtype == np.int64
+    assert (labels == -1).all()
+
+
+def test_identical_vectors_are_one_theme() -> None:
+    point, _ = blobs(seed=5, n_blobs=1, per_blob=1)
+    np.testing.assert_array_equal(cluster_vectors(np.repeat(point, 40, axis=0)), np.zeros(40))
+    np.testing.assert_array_equal(cluster_vectors(np.zeros((25, DIM), dtype=np.float32)), np.zeros(25))
+
+
+def test_a_few_repeated_texts_make_a_theme_each_when_large_enough() -> None:
+    points, _ = blobs(seed=6, n_blobs=3, per_blob=1)
+    vectors = np.repeat(points, [30, 12, 4], axis=0)
+    expected = np.repeat([0, 1, -1], [30, 12, 4])
+    np.testing.assert_array_equal(cluster_vectors(vectors), expected)
+
+
+def test_small_themes_come_from_the_coarse_noise_only() -> None:
+    coarse = np.array([0, 0, 0, 0, -1, -1, -1, -1, 1, 1, -1, 1])
+    fine = np.array([3, 3, 3, 3, 5, 5, 5, 5, 7, 7, 7, -1])
+    labels = add_small_themes(coarse, fine)
+    # fine 5 is all noise: a new theme; fine 7 is mostly coarse theme 1: no new theme.
+    assert labels.tolist() == [0, 0, 0, 0, 2, 2, 2, 2, 1, 1, -1, 1]
+    assert add_small_themes(np.full(3, -1), np.array([0, 0, -1])).tolist() == [0, 0, -1]
 
 
 def test_merge_joins_near_duplicate_clusters_only() -> None:

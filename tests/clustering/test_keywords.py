@@ -1,6 +1,6 @@
 import numpy as np
 
-from clustering.keywords import label_themes, theme_keywords, theme_label
+from clustering.keywords import clean_for_terms, label_themes, stem, theme_keywords
 
 TEXTS = [
     "My card has not arrived yet, write to <EMAIL>",
@@ -41,18 +41,66 @@ def test_no_usable_words_gives_no_keywords() -> None:
     assert theme_keywords(["hello"], np.array([-1])) == {}
 
 
-def test_label_leads_with_a_bigram_and_adds_new_words_only() -> None:
-    label = theme_label(["refund", "duplicate payment", "payment", "duplicate", "charged", "twice"])
-    assert label == "duplicate payment, refund, charged"
-
-
-def test_label_falls_back_to_the_shortest_representative_text() -> None:
-    assert theme_label([], ["A long question about cards", "Lost <CARD>"]) == "Lost"
-    assert theme_label([], []) == "unlabelled theme"
-
-
-def test_label_themes_combines_keywords_and_labels() -> None:
+def test_label_themes_combines_a_phrase_label_and_keywords() -> None:
     labelled = label_themes(TEXTS, LABELS, {0: [1], 1: [4]}, top_n=5)
     assert set(labelled) == {0, 1}
     label, keywords = labelled[1]
-    assert len(keywords) == 5 and label.startswith("duplicate payment")
+    assert len(keywords) == 5 and "duplicate payment" in keywords
+    assert label == "Duplicate payment"
+    assert labelled[0][0] == "Card not arrived"
+
+
+def test_label_keeps_the_negation_and_never_repeats_a_word() -> None:
+    texts = ["my refund has not been received", "refund not received yet", "I haven't received the refund"]
+    texts += ["refunds refunds refunds", "where is my refund"]
+    label, _ = label_themes(texts, np.zeros(5, dtype=np.int64), {})[0]
+    words = [stem(w) for w in label.lower().split()]
+    assert "not" in words and "refund" in words and len(words) == len(set(words))
+    assert 2 <= len(words) <= 5
+
+
+def test_handles_urls_and_code_tokens_never_name_a_theme() -> None:
+    texts = [
+        "@AmazonHelp my package never came https://amzn.to/x1",
+        "@AmazonHelp package never came, tracking says delivered",
+        "NullPointerException at com.amazonaws.services.s3.AmazonS3Client.putObject(AmazonS3Client.java:42)",
+        "S3 upload fails at org.junit.Assert with com.amazonaws.SdkClientException",
+    ]
+    assert clean_for_terms(texts[2]).split() == ["at"]  # camelCase and dotted names are code
+    labelled = label_themes(texts, np.array([0, 0, 1, 1]), {})
+    everything = " ".join(f"{label} {' '.join(keywords)}" for label, keywords in labelled.values()).lower()
+    for token in ("amazonhelp", "amzn", "https", "amazonaws", "junit", "org", "com"):
+        assert token not in everything.split()
+
+
+def test_siblings_get_distinct_labels_and_other_groups_may_repeat() -> None:
+    texts = ["card not arrived"] * 4 + ["card not arrived, where is it"] * 3 + ["refund please"] * 3
+    labels = np.array([0] * 4 + [1] * 3 + [2] * 3)
+    together = label_themes(texts, labels, {}, siblings={0: 0, 1: 0, 2: 1})
+    assert together[0][0] != together[1][0]
+    apart = label_themes(texts, labels, {}, siblings={0: 0, 1: 1, 2: 2})
+    assert apart[0][0] == apart[1][0] == "Card not arrived"
+
+
+def test_centrality_weights_choose_the_central_phrase() -> None:
+    texts = ["lost card"] * 3 + ["stolen phone"] * 4
+    labels = np.zeros(7, dtype=np.int64)
+    # The "lost card" items sit on the centroid, the "stolen phone" ones far out on both sides.
+    vectors = np.array([[1.0, 0.0]] * 3 + [[0.3, 1.0], [0.3, -1.0]] * 2, dtype=np.float32)
+    assert label_themes(texts, labels, {})[0][0] == "Stolen phone"
+    assert label_themes(texts, labels, {}, vectors=vectors)[0][0] == "Lost card"
+
+
+def test_theme_without_a_usable_word_falls_back_to_its_shortest_text() -> None:
+    labelled = label_themes(["the and of", "it is", "xy"], np.array([0, 0, 1]), {0: [0, 1], 1: [2]})
+    assert labelled[0] == ("It is", [])
+    assert labelled[1] == ("Xy", ["xy"])
+    assert label_themes(["hello"], np.array([-1]), {}) == {}
+
+
+def test_texts_in_an_unknown_script_still_get_a_label() -> None:
+    texts = ["ขอคืนเงิน ด่วน", "ขอคืนเงิน ครับ", "カードが 届かない", "カードが まだ 届かない", "!!! ???", "12345"]
+    labelled = label_themes(texts, np.array([0, 0, 1, 1, 2, 2]), {2: [4, 5]})
+    assert labelled[0][0] == "ขอคืนเงิน"
+    assert labelled[1][0].startswith("カードが")
+    assert labelled[2] == ("12345", [])
