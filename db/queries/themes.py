@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import numpy as np
 from numpy.typing import NDArray
 
 from schemas.themes import Theme, ThemeDetail, WeekVolume
+
+if TYPE_CHECKING:
+    from clustering.themes import CurrentTheme
 
 _COLUMNS = """theme_id, scope, label, keywords, size, status, is_current, first_seen_at, last_seen_at,
     representative_item_ids, merged_into, split_into"""
@@ -58,9 +61,10 @@ async def select_clustering_input(
 
 
 async def select_theme_centroids(conn: asyncpg.Connection, *, scope: str) -> tuple[list[int], NDArray[np.float32]]:
+    """Current leaf themes' centroids (items join leaves; a parent's items are its leaves')."""
     rows = await conn.fetch(
-        "SELECT theme_id, centroid FROM theme WHERE scope = $1 AND is_current AND centroid IS NOT NULL"
-        " ORDER BY theme_id",
+        "SELECT theme_id, centroid FROM theme WHERE scope = $1 AND is_current AND level = 'leaf'"
+        " AND centroid IS NOT NULL AND length(centroid) > 0 ORDER BY theme_id",
         scope,
     )
     if not rows:
@@ -68,9 +72,50 @@ async def select_theme_centroids(conn: asyncpg.Connection, *, scope: str) -> tup
     return [r["theme_id"] for r in rows], np.stack([np.frombuffer(r["centroid"], dtype="<f4") for r in rows])
 
 
+async def select_current_themes(conn: asyncpg.Connection, *, scope: str) -> list[CurrentTheme]:
+    """The scope's current themes, leaves and parents, with what people decided about them."""
+    from clustering.themes import CurrentTheme  # the job's reads only: the API never loads clustering
+
+    rows = await conn.fetch(
+        "SELECT theme_id, level, centroid, parent_id, label, label_pinned, parent_pinned, hidden, origin,"
+        " seed_centroid, seed_threshold, keywords, size, status, first_seen_at, last_seen_at"
+        " FROM theme WHERE scope = $1 AND is_current ORDER BY theme_id",
+        scope,
+    )
+    return [
+        CurrentTheme(
+            **{k: r[k] for k in r.keys() if k not in ("centroid", "seed_centroid")},
+            centroid=_vector(r["centroid"]),
+            seed_centroid=_vector(r["seed_centroid"]),
+        )
+        for r in rows
+    ]
+
+
+async def select_seeded_themes(conn: asyncpg.Connection, *, scope: str) -> list[CurrentTheme]:
+    """A person's current themes with a seed: new items near the seed join them."""
+    return [t for t in await select_current_themes(conn, scope=scope) if t.seed_centroid is not None]
+
+
+async def select_curation_constraints(conn: asyncpg.Connection, *, scope: str) -> dict[int, int]:
+    """Pinned members of the scope's current leaves: item id -> theme id."""
+    rows = await conn.fetch(
+        "SELECT p.item_id, p.theme_id FROM theme_pin p JOIN theme t USING (theme_id)"
+        " WHERE t.scope = $1 AND t.is_current AND t.level = 'leaf' AND p.scope IN ($1, 'all') ORDER BY p.item_id",
+        scope,
+    )
+    return {r["item_id"]: r["theme_id"] for r in rows}
+
+
+def _vector(value: bytes | None) -> NDArray[np.float32] | None:
+    return np.frombuffer(value, dtype="<f4") if value else None
+
+
 @dataclass(frozen=True)
 class ThemeWrite:
     theme_id: int | None  # None: a new theme
+    level: str
+    parent_id: int | None
     label: str
     keywords: list[str]
     size: int
@@ -84,21 +129,24 @@ class ThemeWrite:
 async def upsert_theme(conn: asyncpg.Connection, *, scope: str, run_id: int, theme: ThemeWrite) -> int:
     args: list[Any] = [
         theme.label, theme.keywords, theme.size, theme.status, np.ascontiguousarray(theme.centroid, "<f4").tobytes(),
-        theme.representative_item_ids, theme.first_seen_at, theme.last_seen_at, run_id,
+        theme.representative_item_ids, theme.first_seen_at, theme.last_seen_at, run_id, theme.parent_id,
     ]  # fmt: skip
     if theme.theme_id is None:
         theme_id: int = await conn.fetchval(
             "INSERT INTO theme (scope, label, keywords, size, status, centroid, representative_item_ids,"
-            " first_seen_at, last_seen_at, created_run_id, updated_run_id)"
-            " VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING theme_id",
+            " first_seen_at, last_seen_at, created_run_id, updated_run_id, parent_id, level)"
+            " VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $12) RETURNING theme_id",
             *args,
             scope,
+            theme.level,
         )
         return theme_id
+    # A person's decisions hold whatever the plan says: a pinned label or parent is never rewritten.
     await conn.execute(
-        "UPDATE theme SET label = $1, keywords = $2, size = $3, status = $4, centroid = $5,"
-        " representative_item_ids = $6, first_seen_at = $7, last_seen_at = $8, updated_run_id = $9,"
-        " is_current = true, merged_into = NULL, split_into = NULL, updated_at = now() WHERE theme_id = $10",
+        "UPDATE theme SET label = CASE WHEN label_pinned THEN label ELSE $1 END, keywords = $2, size = $3,"
+        " status = $4, centroid = $5, representative_item_ids = $6, first_seen_at = $7, last_seen_at = $8,"
+        " updated_run_id = $9, parent_id = CASE WHEN parent_pinned THEN parent_id ELSE $10 END,"
+        " is_current = true, merged_into = NULL, split_into = NULL, updated_at = now() WHERE theme_id = $11",
         *args,
         theme.theme_id,
     )
