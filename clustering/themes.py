@@ -476,19 +476,30 @@ def _plan_parents(
         [
             PreviousTheme(theme_id=p, centroid=_vector(theme.centroid, vectors.shape[1]), member_ids=frozenset())
             for p, theme in sorted(parents_before.items())
-            if p not in forced_label and p not in curated
         ],
         ids,
         parent_before,
     )
     match = match_themes(previous, ids, free, free_ids, free_centres, first_new_id=NEW_KEY_BASE + 2**40)
-    keys = {**match.theme_ids, **{label: p for p, label in forced_label.items()}}
+    # A group that continues a kept or curated parent joins it rather than taking its id apart.
+    joined: dict[int, int] = {}
+    for label, parent in sorted(match.kept.items()):
+        if parent in forced_label or parent in curated:
+            if parent not in forced_label:
+                forced_label[parent] = next_label
+                next_label += 1
+            joined[label] = forced_label[parent]
+    if joined:
+        parent_of_leaf = {leaf: joined.get(p, p) for leaf, p in parent_of_leaf.items()}
+        row_labels = np.array([joined.get(int(v), int(v)) for v in row_labels], np.int64)
+    keys = {label: t for label, t in match.theme_ids.items() if label not in joined}
+    keys.update({label: p for p, label in forced_label.items()})
     alive = {keys[int(label)] for label in np.unique(row_labels[row_labels >= 0]).tolist()}
-    merged = {old: new for old, new in match.merged_into.items() if new in alive}
-    split = {old: [p for p in parts if p in alive] for old, parts in match.split_into.items()}
+    merged = {old: new for old, new in match.merged_into.items() if new in alive and old not in curated}
+    split = {old: [p for p in parts if p in alive] for old, parts in match.split_into.items() if old not in curated}
     split = {old: parts for old, parts in split.items() if parts}
     retired = {*match.disappeared, *match.merged_into, *match.split_into}
-    gone = sorted(retired - set(merged) - set(split) - alive)
+    gone = sorted(retired - set(merged) - set(split) - alive - curated)
     empty = sorted(curated - alive)
     return parent_of_leaf, _ParentPlan(row_labels, keys, merged, split, gone, empty)
 

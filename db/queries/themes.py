@@ -11,13 +11,13 @@ import asyncpg
 import numpy as np
 from numpy.typing import NDArray
 
-from schemas.themes import Theme, ThemeDetail, WeekVolume
+from schemas.themes import Theme, ThemeBrief, ThemeDetail, WeekVolume
 
 if TYPE_CHECKING:
     from clustering.themes import CurrentTheme
 
 _COLUMNS = """theme_id, scope, label, keywords, size, status, is_current, first_seen_at, last_seen_at,
-    representative_item_ids, merged_into, split_into"""
+    representative_item_ids, merged_into, split_into, parent_id, level, label_pinned, hidden, origin"""
 
 
 @dataclass(frozen=True)
@@ -208,15 +208,23 @@ async def select_themes(
     include_retired: bool,
     after_id: int,
     limit: int,
+    level: str | None = None,
+    parent_id: int | None = None,
+    hidden: bool | None = False,
 ) -> list[Theme]:
+    """Themes by id. ``hidden`` None lists hidden and shown themes alike. A parent holds items
+    through its leaves, so the ``item_kind`` filter looks through them."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM theme t WHERE theme_id > $1"
         " AND ($2::text IS NULL OR scope = $2) AND ($3::text IS NULL OR status = $3)"
         " AND ($4 OR is_current OR $3 IS NOT NULL)"
         " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM item i WHERE i.kind = $5"
-        "      AND (i.theme_id = t.theme_id OR i.feature_theme_id = t.theme_id)))"
+        "      AND (i.theme_id = t.theme_id OR i.feature_theme_id = t.theme_id"
+        "           OR i.theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = t.theme_id))))"
+        " AND ($7::text IS NULL OR level = $7) AND ($8::bigint IS NULL OR parent_id = $8)"
+        " AND ($9::boolean IS NULL OR hidden = $9)"
         " ORDER BY theme_id LIMIT $6",
-        after_id, scope, status, include_retired, item_kind, limit,
+        after_id, scope, status, include_retired, item_kind, limit, level, parent_id, hidden,
     )  # fmt: skip
     return [_to_theme(r) for r in rows]
 
@@ -227,15 +235,56 @@ async def select_theme(conn: asyncpg.Connection, *, theme_id: int, tz: str = "UT
         return None
     merged_from = await conn.fetch("SELECT theme_id FROM theme WHERE merged_into = $1 ORDER BY theme_id", theme_id)
     split_from = await conn.fetch("SELECT theme_id FROM theme WHERE $1 = ANY(split_into) ORDER BY theme_id", theme_id)
+    # A parent's volume is over its leaves' items (never summed from its children's figures).
     weeks = await conn.fetch(
         "SELECT date_trunc('week', created_at AT TIME ZONE $2)::date AS week, count(*) AS volume FROM item"
-        " WHERE (theme_id = $1 OR feature_theme_id = $1) AND deleted_at IS NULL GROUP BY 1 ORDER BY 1",
+        " WHERE (theme_id = $1 OR feature_theme_id = $1"
+        "        OR theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = $1)"
+        "        OR feature_theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = $1))"
+        " AND deleted_at IS NULL GROUP BY 1 ORDER BY 1",
         theme_id,
         tz,
     )
+    children = await conn.fetch(
+        "SELECT theme_id, label, size FROM theme WHERE parent_id = $1 AND is_current ORDER BY size DESC, theme_id",
+        theme_id,
+    )
+    parent = await conn.fetchrow("SELECT theme_id, label, size FROM theme WHERE theme_id = $1", row["parent_id"])
     return ThemeDetail(
         **dict(row),
         merged_from=[r["theme_id"] for r in merged_from],
         split_from=[r["theme_id"] for r in split_from],
         weekly_volume=[WeekVolume(week=r["week"], volume=r["volume"]) for r in weeks],
+        children=[ThemeBrief(**dict(r)) for r in children],
+        parent=ThemeBrief(**dict(parent)) if parent is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class TreePlace:
+    parent_id: int | None
+    parent_label: str | None
+    hidden: bool
+
+
+async def select_tree_places(conn: asyncpg.Connection, *, theme_ids: Sequence[int]) -> dict[int, TreePlace]:
+    """Each theme's parent (id and label) and whether a person hid it."""
+    rows = await conn.fetch(
+        "SELECT t.theme_id, t.parent_id, p.label AS parent_label, t.hidden OR coalesce(p.hidden, false) AS hidden"
+        " FROM theme t LEFT JOIN theme p ON p.theme_id = t.parent_id WHERE t.theme_id = ANY($1::bigint[])",
+        list(theme_ids),
+    )
+    return {r["theme_id"]: TreePlace(r["parent_id"], r["parent_label"], r["hidden"]) for r in rows}
+
+
+async def select_parent_volumes(
+    conn: asyncpg.Connection, *, parent_ids: Sequence[int], start_at: datetime, end_at: datetime, source: str | None
+) -> dict[int, int]:
+    """Items in [start_at, end_at) under each parent, counted over the items (not summed from leaves)."""
+    rows = await conn.fetch(
+        "SELECT t.parent_id, count(*)::int AS volume FROM item i JOIN theme t ON t.theme_id = i.theme_id"
+        " WHERE t.parent_id = ANY($1::bigint[]) AND i.created_at >= $2 AND i.created_at < $3"
+        " AND i.deleted_at IS NULL AND ($4::text IS NULL OR i.source = $4) GROUP BY t.parent_id",
+        list(parent_ids), start_at, end_at, source,
+    )  # fmt: skip
+    return {r["parent_id"]: r["volume"] for r in rows}
