@@ -201,7 +201,8 @@ def recluster(
     timings = {"cluster_s": time.perf_counter() - step}
     step = time.perf_counter()
     curated_label = {t: int(labels.max(initial=-1)) + 1 + k for k, t in enumerate(sorted(curated))}
-    labels = _give_clusters_to_curated(vectors, labels, forced, curated_label)
+    had_theme = np.array([t is not None for t in before], dtype=np.int8)
+    labels = _give_clusters_to_curated(vectors, labels, forced, curated_label, had_theme)
     free_ids, free_centres = centroids(vectors, np.where(np.isin(labels, list(curated_label.values())), -1, labels))
     uncurated = [
         PreviousTheme(theme_id=t, centroid=_vector(theme.centroid, vectors.shape[1]), member_ids=frozenset())
@@ -344,10 +345,12 @@ def _give_clusters_to_curated(
     labels: NDArray[np.int64],
     forced: NDArray[np.int64],
     curated_label: Mapping[int, int],
+    had_theme: NDArray[np.int8],
 ) -> NDArray[np.int64]:
-    """A cluster holding pinned members of curated themes continues them: of one theme, the whole
-    cluster joins it; of several, each unpinned member joins the nearest of their pinned-member
-    centroids. Pinned rows always end in their own theme."""
+    """A cluster made mostly of curated themes' members (at least half of its rows that had a theme
+    or a pin) continues them: of one theme, the whole cluster joins it; of several, each unpinned
+    member joins the nearest of their pinned-member centroids. A few pinned items (a person moved
+    them) do not take a cluster over. Pinned rows always end in their own theme."""
     result = labels.copy()
     has_force = forced >= 0
     if not has_force.any():
@@ -359,6 +362,8 @@ def _give_clusters_to_curated(
         rows = np.flatnonzero(labels == cluster)
         owners = np.unique(forced_labels[rows][forced_labels[rows] >= 0])
         loose = rows[forced_labels[rows] < 0]
+        if 2 * (rows.size - loose.size) < rows.size - (had_theme[loose] == 0).sum():
+            continue
         if owners.size == 1:
             result[loose] = owners[0]
         elif loose.size:

@@ -101,7 +101,7 @@ async def select_curation_constraints(conn: asyncpg.Connection, *, scope: str) -
     """Pinned members of the scope's current leaves: item id -> theme id."""
     rows = await conn.fetch(
         "SELECT p.item_id, p.theme_id FROM theme_pin p JOIN theme t USING (theme_id)"
-        " WHERE t.scope = $1 AND t.is_current AND t.level = 'leaf' AND p.scope IN ($1, 'all') ORDER BY p.item_id",
+        " WHERE t.scope = $1 AND t.is_current AND t.level = 'leaf' ORDER BY p.item_id",
         scope,
     )
     return {r["item_id"]: r["theme_id"] for r in rows}

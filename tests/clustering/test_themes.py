@@ -16,7 +16,7 @@ DIM = 64
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def blob(centre: NDArray[np.float64], n: int, rng: np.random.Generator, spread: float = 0.08) -> NDArray[np.float32]:
+def blob(centre: NDArray[np.float64], n: int, rng: np.random.Generator, spread: float = 0.05) -> NDArray[np.float32]:
     points = centre + spread * rng.standard_normal((n, DIM)) / np.sqrt(DIM / 384)
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
 
@@ -133,7 +133,7 @@ def grown() -> tuple[World, dict[str, object]]:
     world.next_id += 1
     themes[person] = CurrentTheme(
         theme_id=person, level="leaf", label="Crypto top-up", label_pinned=True, origin="person",
-        seed_centroid=centres[10].astype(np.float32), seed_threshold=0.4,
+        seed_centroid=centres[10].astype(np.float32), seed_threshold=0.6,
     )  # fmt: skip
 
     # 30 % more data: the same issues, and the person's issue
@@ -173,8 +173,8 @@ def test_every_decision_holds_through_two_runs_on_grown_data(grown: tuple[World,
     arrived = [i for i, t in zip(world.ids, world.truth, strict=True) if t == 10]
     assert person.label == "Crypto top-up" and all(world.assignment[i] == person.theme_id for i in arrived)
     for plan in decided["plans"]:  # type: ignore[attr-defined]
-        curated = {*leaf.values(), *pins.values(), person.theme_id} - set(decided["retired"])  # type: ignore[arg-type]
-        assert not curated & {*plan.merged_into, *plan.split_into, *plan.gone}
+        curated = {*(leaf[t] for t in range(5)), *pins.values(), person.theme_id} - set(decided["retired"])  # type: ignore[arg-type]
+        assert not curated & {*plan.merged_into, *plan.split_into, *plan.gone}, (leaf, plan.gone, plan.merged_into)
 
 
 @pytest.mark.slow

@@ -123,6 +123,9 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
             item_id,
             v.astype("<f4").tobytes(),
         )
+    # dates at the ends of the calendar do not fail a run
+    await db.execute("UPDATE item SET created_at = '-infinity' WHERE item_id = $1", rows[0]["item_id"])
+    await db.execute("UPDATE item SET created_at = '0001-01-01T00:00:00Z' WHERE item_id = $1", rows[1]["item_id"])
     result = await run(db)
     assert result["themes"] == 2
     merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into' AND level = 'leaf'")
