@@ -316,11 +316,11 @@ def stability_bench() -> None:
             ingest(client, f"{name}-a", base)
             asyncio.run(wait_embedded(db_url, expected=len(base)))
             run_clustering(client)
-            before, parents_before = assignment(client, f"{name}-a"), tree_of(client)
+            before, parents_before = assignment(client, f"b77-{name}-a"), tree_of(client)
             ingest(client, f"{name}-b", [rows[i] for i in order[first:]])
             asyncio.run(wait_embedded(db_url, expected=len(rows)))
             run = run_clustering(client)
-            after, parents_after = assignment(client, f"{name}-a"), tree_of(client)
+            after, parents_after = assignment(client, f"b77-{name}-a"), tree_of(client)
         had = [k for k, v in before.items() if v is not None]
         leaf_kept = sum(after[k] == before[k] for k in had) / max(len(had), 1)
         under = [k for k in had if parents_before.get(before[k] or 0) is not None]
