@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -168,8 +168,8 @@ def recluster(
     Args:
         vectors: Embeddings, shape ``(n, d)``.
         item_ids: Item id per row, length ``n``.
-        created_at: Item date per row (timezone-aware); only compared, never shifted, so a date
-            at the ends of the calendar cannot fail the run.
+        created_at: Item date per row; naive ones are read as UTC. Only compared, never
+            shifted, so a date at the ends of the calendar (±infinity) cannot fail the run.
         texts: Cleaned text per row (labels and keywords).
         previous_assignment: Each item's leaf theme id before the run, ``None`` for none.
         current_themes: The current themes of the scope, leaves and parents.
@@ -184,6 +184,8 @@ def recluster(
     """
     n = len(item_ids)
     ids = [int(i) for i in item_ids]
+    # Postgres' ±infinity arrives as a naive datetime.min / max: read every date as UTC.
+    created_at = [c if c.tzinfo is not None else c.replace(tzinfo=UTC) for c in created_at]
     vectors = np.asarray(vectors, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 1), np.float32)
     leaves_before = {t.theme_id: t for t in current_themes if t.level == "leaf"}
     parents_before = {t.theme_id: t for t in current_themes if t.level == "parent"}

@@ -208,3 +208,8 @@ def test_an_empty_or_tiny_run_ends_with_a_clear_plan() -> None:
         np.ones((1, DIM), np.float32), [1], [datetime.min.replace(tzinfo=UTC)], ["x"], [None], [], {}, now=NOW
     )
     assert len(one.assignment) == 1
+    # Postgres' -infinity / infinity arrive as naive datetime.min / max
+    ends = recluster(
+        np.ones((2, DIM), np.float32), [1, 2], [datetime.min, datetime.max], ["x", "x"], [None, None], [], {}, now=NOW
+    )
+    assert len(ends.assignment) == 2
