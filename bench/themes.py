@@ -2,6 +2,7 @@
 
     python bench/themes.py                  # Banking77 test and train through the service + BERTopic
     python bench/themes.py --scale 50000    # a clustering run over N items on a warm worker
+    python bench/themes.py --stability      # tree stability: data grows by 30 %, leaf and parent ids kept
 
 Quality: bulk-ingest the texts, let the worker embed them, POST /v1/clustering/runs, read every
 item's theme_id back with GET /v1/items, and score against the intent labels (NMI and ARI count
@@ -277,12 +278,72 @@ def scale(n: int) -> None:
     print(f"| {n:,} | {run['themes']} | {run['unassigned'] / n:.1%} | {wall:.1f} | {run['timings']} | {peak[0]:.0f} |")
 
 
+def load_set(name: str) -> list[tuple[str, str]]:
+    if name == "hwu64":
+        with open(SHARED / "data" / "hwu64" / "hwu64.csv", newline="") as f:
+            return [(r["text"], r["intent"]) for r in csv.DictReader(f)]
+    return load("train") + load("test")
+
+
+def tree_of(client: httpx.Client) -> dict[int, int | None]:
+    """Leaf theme id -> its parent id, over every current shown leaf (nothing is hidden here)."""
+    parents: dict[int, int | None] = {}
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"level": "leaf", "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/themes", params=params, headers=HEADERS).json()
+        parents.update({t["theme_id"]: t["parent_id"] for t in page["data"]})
+        cursor = page["next_cursor"]
+        if not cursor:
+            return parents
+
+
+def stability_bench() -> None:
+    """Each set in a seeded random order: cluster the first 1/1.3 of it, add the remaining 30 %,
+    cluster again, and count the first part's items that keep their leaf id and their parent id."""
+    print(f"machine: {machine()}")
+    print("| set | items before -> after | leaves | parents | leaf ids kept | parent ids kept | run ARI |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ("banking77", "hwu64"):
+        rows = load_set(name)
+        order = np.random.default_rng(42).permutation(len(rows))
+        first = int(round(len(rows) / 1.3))
+        with stores() as (db_url, redis_url), service(db_url, redis_url, workers=1, extra_env=MANUAL_ONLY) as svc:
+            client = httpx.Client(base_url=svc.base_url, timeout=120)
+            base = [rows[i] for i in order[:first]]
+            ingest(client, f"{name}-a", base)
+            asyncio.run(wait_embedded(db_url, expected=len(base)))
+            run_clustering(client)
+            before, parents_before = assignment(client, f"b77-{name}-a"), tree_of(client)
+            ingest(client, f"{name}-b", [rows[i] for i in order[first:]])
+            asyncio.run(wait_embedded(db_url, expected=len(rows)))
+            run = run_clustering(client)
+            after, parents_after = assignment(client, f"b77-{name}-a"), tree_of(client)
+        had = [k for k, v in before.items() if v is not None]
+        leaf_kept = sum(after[k] == before[k] for k in had) / max(len(had), 1)
+        under = [k for k in had if parents_before.get(before[k] or 0) is not None]
+        parent_kept = sum(
+            after[k] is not None and parents_after.get(after[k] or 0) == parents_before[before[k] or 0] for k in under
+        ) / max(len(under), 1)
+        leaves = len(parents_after)
+        n_parents = len({p for p in parents_after.values() if p is not None})
+        print(
+            f"| {name} | {first:,} -> {len(rows):,} | {leaves} | {n_parents} | {leaf_kept:.1%} | {parent_kept:.1%} |"
+            f" {run['ari']:.3f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=int, help="time one run over N items instead of the quality bench")
     parser.add_argument("--no-bertopic", action="store_true")
+    parser.add_argument("--stability", action="store_true", help="leaf and parent ids kept when data grows 30 %%")
     args = parser.parse_args()
-    if args.scale:
+    if args.stability:
+        stability_bench()
+    elif args.scale:
         scale(args.scale)
     else:
         quality(not args.no_bertopic)

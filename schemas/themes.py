@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 Scope = Literal["all", "feature"]
 ThemeStatus = Literal["emerging", "active", "fading", "merged_into", "split_into"]
+ThemeLevel = Literal["parent", "leaf"]
 RunStatus = Literal["queued", "running", "done", "failed"]
 
 
@@ -25,6 +26,11 @@ class Theme(BaseModel):
     representative_item_ids: list[int]
     merged_into: int | None
     split_into: list[int] | None
+    parent_id: int | None  # null on a top-level theme (a parent, or a leaf without one)
+    level: str
+    label_pinned: bool
+    hidden: bool
+    origin: str
 
 
 class ThemePage(BaseModel):
@@ -37,10 +43,18 @@ class WeekVolume(BaseModel):
     volume: int
 
 
+class ThemeBrief(BaseModel):
+    theme_id: int
+    label: str
+    size: int
+
+
 class ThemeDetail(Theme):
     merged_from: list[int]
     split_from: list[int]
     weekly_volume: list[WeekVolume]
+    children: list[ThemeBrief]  # a parent's current leaves
+    parent: ThemeBrief | None
 
 
 class RunCreate(BaseModel):

@@ -8,9 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import asyncpg
 import numpy as np
-from numpy.typing import NDArray
 
 from db.pool import connect
 from db.queries.embeddings import (
@@ -21,7 +19,7 @@ from db.queries.embeddings import (
     update_items_processed,
     upsert_embeddings,
 )
-from db.queries.themes import select_theme_centroids
+from db.queries.themes import select_seeded_themes, select_theme_centroids
 from schemas.settings import Settings, get_settings
 from workers.intent import current_classifier
 
@@ -45,10 +43,13 @@ def get_embedder(settings: Settings) -> Embedder:
 
 async def process_items(item_ids: list[int]) -> int:
     """Prepare, redact, embed and classify pending items, and give each the nearest current theme
-    when it is close enough (new items between clustering runs). Returns how many were marked
+    when it is close enough (new items between clustering runs; a person's theme whose seed is close
+    enough comes first). Read -> compute -> write: one read of the items, their stored vectors and
+    the current themes, pure computing, one write transaction. Returns how many were marked
     processed; an item changed meanwhile stays pending and is picked up again."""
     from clustering.intent import resolve_intent
     from clustering.text import content_hash, prepare_text
+    from clustering.themes import assign_new_items
 
     settings = get_settings()
     embedder = get_embedder(settings)
@@ -58,24 +59,27 @@ async def process_items(item_ids: list[int]) -> int:
         if not items:
             return 0
         ids = [it.item_id for it in items]
+        known = await select_embedding_hashes(conn, item_ids=ids, model_version=embedder.model_version)
+        stored = await select_vectors(conn, item_ids=ids, model_version=embedder.model_version)
+        themes = {scope: await select_theme_centroids(conn, scope=scope) for scope in ("all", "feature")}
+        seeds = {scope: await select_seeded_themes(conn, scope=scope) for scope in ("all", "feature")}
+        # The current intent model, checked in Postgres on every batch (workers/intent.py).
+        classifier = await current_classifier(conn, settings)
+
         texts = [prepare_text(it.title, it.body) for it in items]
         hashes = [content_hash(t) for t in texts]
-        known = await select_embedding_hashes(conn, item_ids=ids, model_version=embedder.model_version)
         todo = [n for n, it in enumerate(items) if known.get(it.item_id) != hashes[n]]
         fresh = embedder.embed([texts[n] for n in todo]) if todo else np.zeros((0, embedder.dim), np.float32)
-        unchanged = [ids[n] for n in range(len(items)) if n not in set(todo)]
-        stored = await select_vectors(conn, item_ids=unchanged, model_version=embedder.model_version)
         vectors = np.zeros((len(items), embedder.dim), dtype=np.float32)
-        for row, n in enumerate(todo):
-            vectors[n] = fresh[row]
         for n, item_id in enumerate(ids):
             if item_id in stored:
                 vectors[n] = stored[item_id]
-
-        # The current intent model, checked in Postgres on every batch (workers/intent.py).
-        predicted, confidence = (await current_classifier(conn, settings)).predict(vectors, texts)
-        theme_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="all")
-        feature_ids = await nearest_themes(conn, vectors, settings.assign_min_similarity, scope="feature")
+        for row, n in enumerate(todo):
+            vectors[n] = fresh[row]
+        predicted, confidence = classifier.predict(vectors, texts)
+        floor = settings.assign_min_similarity
+        theme_ids = assign_new_items(vectors, *themes["all"], seeds["all"], floor)
+        feature_ids = assign_new_items(vectors, *themes["feature"], seeds["feature"], floor)
         results = []
         for n, it in enumerate(items):
             intent, conf, decided_by = resolve_intent(it.intent_hint, predicted[n], float(confidence[n]))
@@ -92,6 +96,7 @@ async def process_items(item_ids: list[int]) -> int:
                     feature_theme_id=feature_ids[n] if intent == "feature_request" else None,
                 )
             )
+
         async with conn.transaction():
             if todo:
                 await upsert_embeddings(
@@ -106,16 +111,3 @@ async def process_items(item_ids: list[int]) -> int:
         return done
     finally:
         await conn.close()
-
-
-async def nearest_themes(
-    conn: asyncpg.Connection, vectors: NDArray[np.float32], min_similarity: float, *, scope: str
-) -> list[int | None]:
-    """The current theme whose centroid is closest, if its cosine similarity reaches the floor."""
-    from clustering.cluster import assign_to_nearest
-
-    theme_ids, centroids = await select_theme_centroids(conn, scope=scope)
-    if not theme_ids or len(vectors) == 0:
-        return [None] * len(vectors)
-    labels = assign_to_nearest(vectors, centroids, min_similarity)
-    return [theme_ids[label] if label >= 0 else None for label in labels.tolist()]

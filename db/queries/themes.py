@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import numpy as np
 from numpy.typing import NDArray
 
-from schemas.themes import Theme, ThemeDetail, WeekVolume
+from schemas.themes import Theme, ThemeBrief, ThemeDetail, WeekVolume
+
+if TYPE_CHECKING:
+    from clustering.themes import CurrentTheme
 
 _COLUMNS = """theme_id, scope, label, keywords, size, status, is_current, first_seen_at, last_seen_at,
-    representative_item_ids, merged_into, split_into"""
+    representative_item_ids, merged_into, split_into, parent_id, level, label_pinned, hidden, origin"""
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,10 @@ async def select_clustering_input(
 
 
 async def select_theme_centroids(conn: asyncpg.Connection, *, scope: str) -> tuple[list[int], NDArray[np.float32]]:
+    """Current leaf themes' centroids (items join leaves; a parent's items are its leaves')."""
     rows = await conn.fetch(
-        "SELECT theme_id, centroid FROM theme WHERE scope = $1 AND is_current AND centroid IS NOT NULL"
-        " ORDER BY theme_id",
+        "SELECT theme_id, centroid FROM theme WHERE scope = $1 AND is_current AND level = 'leaf'"
+        " AND centroid IS NOT NULL AND length(centroid) > 0 ORDER BY theme_id",
         scope,
     )
     if not rows:
@@ -68,9 +72,50 @@ async def select_theme_centroids(conn: asyncpg.Connection, *, scope: str) -> tup
     return [r["theme_id"] for r in rows], np.stack([np.frombuffer(r["centroid"], dtype="<f4") for r in rows])
 
 
+async def select_current_themes(conn: asyncpg.Connection, *, scope: str) -> list[CurrentTheme]:
+    """The scope's current themes, leaves and parents, with what people decided about them."""
+    from clustering.themes import CurrentTheme  # the job's reads only: the API never loads clustering
+
+    rows = await conn.fetch(
+        "SELECT theme_id, level, centroid, parent_id, label, label_pinned, parent_pinned, hidden, origin,"
+        " seed_centroid, seed_threshold, keywords, size, status, first_seen_at, last_seen_at"
+        " FROM theme WHERE scope = $1 AND is_current ORDER BY theme_id",
+        scope,
+    )
+    return [
+        CurrentTheme(
+            **{k: r[k] for k in r.keys() if k not in ("centroid", "seed_centroid")},
+            centroid=_vector(r["centroid"]),
+            seed_centroid=_vector(r["seed_centroid"]),
+        )
+        for r in rows
+    ]
+
+
+async def select_seeded_themes(conn: asyncpg.Connection, *, scope: str) -> list[CurrentTheme]:
+    """A person's current themes with a seed: new items near the seed join them."""
+    return [t for t in await select_current_themes(conn, scope=scope) if t.seed_centroid is not None]
+
+
+async def select_curation_constraints(conn: asyncpg.Connection, *, scope: str) -> dict[int, int]:
+    """Pinned members of the scope's current leaves: item id -> theme id."""
+    rows = await conn.fetch(
+        "SELECT p.item_id, p.theme_id FROM theme_pin p JOIN theme t USING (theme_id)"
+        " WHERE t.scope = $1 AND t.is_current AND t.level = 'leaf' ORDER BY p.item_id",
+        scope,
+    )
+    return {r["item_id"]: r["theme_id"] for r in rows}
+
+
+def _vector(value: bytes | None) -> NDArray[np.float32] | None:
+    return np.frombuffer(value, dtype="<f4") if value else None
+
+
 @dataclass(frozen=True)
 class ThemeWrite:
     theme_id: int | None  # None: a new theme
+    level: str
+    parent_id: int | None
     label: str
     keywords: list[str]
     size: int
@@ -84,21 +129,24 @@ class ThemeWrite:
 async def upsert_theme(conn: asyncpg.Connection, *, scope: str, run_id: int, theme: ThemeWrite) -> int:
     args: list[Any] = [
         theme.label, theme.keywords, theme.size, theme.status, np.ascontiguousarray(theme.centroid, "<f4").tobytes(),
-        theme.representative_item_ids, theme.first_seen_at, theme.last_seen_at, run_id,
+        theme.representative_item_ids, theme.first_seen_at, theme.last_seen_at, run_id, theme.parent_id,
     ]  # fmt: skip
     if theme.theme_id is None:
         theme_id: int = await conn.fetchval(
             "INSERT INTO theme (scope, label, keywords, size, status, centroid, representative_item_ids,"
-            " first_seen_at, last_seen_at, created_run_id, updated_run_id)"
-            " VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING theme_id",
+            " first_seen_at, last_seen_at, created_run_id, updated_run_id, parent_id, level)"
+            " VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $12) RETURNING theme_id",
             *args,
             scope,
+            theme.level,
         )
         return theme_id
+    # A person's decisions hold whatever the plan says: a pinned label or parent is never rewritten.
     await conn.execute(
-        "UPDATE theme SET label = $1, keywords = $2, size = $3, status = $4, centroid = $5,"
-        " representative_item_ids = $6, first_seen_at = $7, last_seen_at = $8, updated_run_id = $9,"
-        " is_current = true, merged_into = NULL, split_into = NULL, updated_at = now() WHERE theme_id = $10",
+        "UPDATE theme SET label = CASE WHEN label_pinned THEN label ELSE $1 END, keywords = $2, size = $3,"
+        " status = $4, centroid = $5, representative_item_ids = $6, first_seen_at = $7, last_seen_at = $8,"
+        " updated_run_id = $9, parent_id = CASE WHEN parent_pinned THEN parent_id ELSE $10 END,"
+        " is_current = true, merged_into = NULL, split_into = NULL, updated_at = now() WHERE theme_id = $11",
         *args,
         theme.theme_id,
     )
@@ -160,15 +208,23 @@ async def select_themes(
     include_retired: bool,
     after_id: int,
     limit: int,
+    level: str | None = None,
+    parent_id: int | None = None,
+    hidden: bool | None = False,
 ) -> list[Theme]:
+    """Themes by id. ``hidden`` None lists hidden and shown themes alike. A parent holds items
+    through its leaves, so the ``item_kind`` filter looks through them."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM theme t WHERE theme_id > $1"
         " AND ($2::text IS NULL OR scope = $2) AND ($3::text IS NULL OR status = $3)"
         " AND ($4 OR is_current OR $3 IS NOT NULL)"
         " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM item i WHERE i.kind = $5"
-        "      AND (i.theme_id = t.theme_id OR i.feature_theme_id = t.theme_id)))"
+        "      AND (i.theme_id = t.theme_id OR i.feature_theme_id = t.theme_id"
+        "           OR i.theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = t.theme_id))))"
+        " AND ($7::text IS NULL OR level = $7) AND ($8::bigint IS NULL OR parent_id = $8)"
+        " AND ($9::boolean IS NULL OR hidden = $9)"
         " ORDER BY theme_id LIMIT $6",
-        after_id, scope, status, include_retired, item_kind, limit,
+        after_id, scope, status, include_retired, item_kind, limit, level, parent_id, hidden,
     )  # fmt: skip
     return [_to_theme(r) for r in rows]
 
@@ -179,15 +235,56 @@ async def select_theme(conn: asyncpg.Connection, *, theme_id: int, tz: str = "UT
         return None
     merged_from = await conn.fetch("SELECT theme_id FROM theme WHERE merged_into = $1 ORDER BY theme_id", theme_id)
     split_from = await conn.fetch("SELECT theme_id FROM theme WHERE $1 = ANY(split_into) ORDER BY theme_id", theme_id)
+    # A parent's volume is over its leaves' items (never summed from its children's figures).
     weeks = await conn.fetch(
         "SELECT date_trunc('week', created_at AT TIME ZONE $2)::date AS week, count(*) AS volume FROM item"
-        " WHERE (theme_id = $1 OR feature_theme_id = $1) AND deleted_at IS NULL GROUP BY 1 ORDER BY 1",
+        " WHERE (theme_id = $1 OR feature_theme_id = $1"
+        "        OR theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = $1)"
+        "        OR feature_theme_id IN (SELECT c.theme_id FROM theme c WHERE c.parent_id = $1))"
+        " AND deleted_at IS NULL GROUP BY 1 ORDER BY 1",
         theme_id,
         tz,
     )
+    children = await conn.fetch(
+        "SELECT theme_id, label, size FROM theme WHERE parent_id = $1 AND is_current ORDER BY size DESC, theme_id",
+        theme_id,
+    )
+    parent = await conn.fetchrow("SELECT theme_id, label, size FROM theme WHERE theme_id = $1", row["parent_id"])
     return ThemeDetail(
         **dict(row),
         merged_from=[r["theme_id"] for r in merged_from],
         split_from=[r["theme_id"] for r in split_from],
         weekly_volume=[WeekVolume(week=r["week"], volume=r["volume"]) for r in weeks],
+        children=[ThemeBrief(**dict(r)) for r in children],
+        parent=ThemeBrief(**dict(parent)) if parent is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class TreePlace:
+    parent_id: int | None
+    parent_label: str | None
+    hidden: bool
+
+
+async def select_tree_places(conn: asyncpg.Connection, *, theme_ids: Sequence[int]) -> dict[int, TreePlace]:
+    """Each theme's parent (id and label) and whether a person hid it."""
+    rows = await conn.fetch(
+        "SELECT t.theme_id, t.parent_id, p.label AS parent_label, t.hidden OR coalesce(p.hidden, false) AS hidden"
+        " FROM theme t LEFT JOIN theme p ON p.theme_id = t.parent_id WHERE t.theme_id = ANY($1::bigint[])",
+        list(theme_ids),
+    )
+    return {r["theme_id"]: TreePlace(r["parent_id"], r["parent_label"], r["hidden"]) for r in rows}
+
+
+async def select_parent_volumes(
+    conn: asyncpg.Connection, *, parent_ids: Sequence[int], start_at: datetime, end_at: datetime, source: str | None
+) -> dict[int, int]:
+    """Items in [start_at, end_at) under each parent, counted over the items (not summed from leaves)."""
+    rows = await conn.fetch(
+        "SELECT t.parent_id, count(*)::int AS volume FROM item i JOIN theme t ON t.theme_id = i.theme_id"
+        " WHERE t.parent_id = ANY($1::bigint[]) AND i.created_at >= $2 AND i.created_at < $3"
+        " AND i.deleted_at IS NULL AND ($4::text IS NULL OR i.source = $4) GROUP BY t.parent_id",
+        list(parent_ids), start_at, end_at, source,
+    )  # fmt: skip
+    return {r["parent_id"]: r["volume"] for r in rows}

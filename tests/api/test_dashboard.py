@@ -191,6 +191,30 @@ async def test_the_week_page_shows_top_themes_badges_and_unassigned(
     assert "Refund not received" not in by_source.text and "Dark mode" not in by_source.text
 
 
+async def test_the_week_page_folds_leaves_into_their_parents_and_leaves_hidden_themes_out(
+    client: httpx.AsyncClient, seeded: dict[str, object], db: asyncpg.Connection
+) -> None:
+    week, themes = seeded["week"], seeded["themes"]
+    assert isinstance(week, date) and isinstance(themes, dict)
+    parent = await db.fetchval("INSERT INTO theme (label, level) VALUES ('Money', 'parent') RETURNING theme_id")
+    await db.execute("UPDATE theme SET parent_id = $1 WHERE theme_id = ANY($2::bigint[])", parent,
+                     [themes["refund"], themes["csv"]])  # fmt: skip
+    await db.execute("UPDATE theme SET hidden = true WHERE theme_id = $1", themes["login"])
+    html = (await client.get("/", params={"week": week.isoformat(), "tz": "UTC"})).text
+    rows = [int(r) for r in re.findall(r'<tr data-theme-id="(\d+)">', html)]
+    assert rows[:2] == [themes["refund"], themes["csv"]] and themes["login"] not in rows
+    areas = dict(re.findall(r'<details class="area" data-parent-id="(\d*)">(.*?)</details>', html, re.S))
+    inside = [int(t) for t in re.findall(r'<li data-theme-id="(\d+)">', areas[str(parent)])]
+    assert inside == [themes["refund"], themes["csv"]]
+    start = datetime.combine(week, datetime.min.time(), UTC)
+    volume = await db.fetchval(
+        "SELECT count(*) FROM item WHERE theme_id = ANY($1::bigint[]) AND created_at >= $2 AND created_at < $3",
+        [themes["refund"], themes["csv"]], start, start + timedelta(days=7),
+    )  # fmt: skip
+    assert f"{volume} items</span></summary>" in areas[str(parent)] and "Money" in areas[str(parent)]
+    assert all(themes["login"] not in [int(t) for t in re.findall(r'data-theme-id="(\d+)"', a)] for a in areas.values())
+
+
 async def test_user_text_is_escaped_and_only_http_links_are_made(
     client: httpx.AsyncClient, seeded: dict[str, object]
 ) -> None:

@@ -2,14 +2,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from clustering.matching import (
-    PreviousTheme,
-    ThemeMatch,
-    keep_merged_apart,
-    match_themes,
-    stability,
-    stick_to_previous,
-)
+from clustering.hysteresis import keep_merged_apart, stick_to_previous
+from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
 
 
 def unit(*values: float) -> npt.NDArray[np.float64]:

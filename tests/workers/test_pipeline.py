@@ -64,3 +64,27 @@ async def test_a_source_hint_wins_over_the_classifier(
     await wait_for(lambda: _processed(db, item_id), timeout=180)
     row = await db.fetchrow("SELECT intent, intent_source, intent_confidence FROM item WHERE item_id = $1", item_id)
     assert (row["intent"], row["intent_source"], row["intent_confidence"]) == ("feature_request", "source", 1.0)
+
+
+async def test_a_new_item_near_a_person_theme_seed_joins_it_ahead_of_the_nearest_theme(
+    app_client: httpx.AsyncClient,
+    admin: dict[str, str],
+    db: asyncpg.Connection,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    body = "I was charged twice for my crypto top-up and the second payment is still pending."
+    first = (await app_client.post("/v1/items", json=ticket("seed-1", body=body), headers=admin)).json()["item_id"]
+    await wait_for(lambda: _processed(db, first), timeout=180)
+    vector = await db.fetchval("SELECT vector FROM embedding WHERE item_id = $1", first)
+    # a clustered leaf right on the item, and a person's theme whose seed is the item too: the seed wins
+    leaf = await db.fetchval(
+        "INSERT INTO theme (label, centroid, size) VALUES ('payments', $1, 1) RETURNING theme_id", vector
+    )
+    person = await db.fetchval(
+        "INSERT INTO theme (label, label_pinned, origin, seed_centroid, seed_threshold)"
+        " VALUES ('Crypto top-up', true, 'person', $1, 0.9) RETURNING theme_id",
+        vector,
+    )
+    second = (await app_client.post("/v1/items", json=ticket("seed-2", body=body), headers=admin)).json()["item_id"]
+    await wait_for(lambda: _processed(db, second), timeout=180)
+    assert await db.fetchval("SELECT theme_id FROM item WHERE item_id = $1", second) == person != leaf

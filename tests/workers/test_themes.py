@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from clustering.embed import OnnxInt8Embedder
+from clustering.themes import lifecycle
 from schemas.settings import Settings
-from workers.themes import cluster_items, lifecycle
+from workers.themes import cluster_items
 
 MODEL = OnnxInt8Embedder.model_version
 DIM = 384
@@ -73,8 +74,12 @@ async def test_runs_find_themes_keep_ids_and_record_stability(job_settings: Sett
     first = await run(db)
     assert first["status"] == "done" and first["themes"] == 4 and first["items"] == 160
     assert first["kept_share"] is None  # nothing to compare the first run with
-    themes = {r["theme_id"]: r for r in await db.fetch("SELECT * FROM theme WHERE is_current")}
+    themes = {r["theme_id"]: r for r in await db.fetch("SELECT * FROM theme WHERE is_current AND level = 'leaf'")}
     assert len(themes) == 4
+    parents = {
+        r["theme_id"] for r in await db.fetch("SELECT theme_id FROM theme WHERE is_current AND level = 'parent'")
+    }
+    assert parents and all(t["parent_id"] in parents for t in themes.values())  # every leaf has a parent
     labels = {r["label"] for r in themes.values()}
     assert any("refund" in label for label in labels) and any("login" in label for label in labels)
     before = dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id"))
@@ -94,6 +99,10 @@ async def test_runs_find_themes_keep_ids_and_record_stability(job_settings: Sett
     kept = sum(after[i] == before[i] for i in ids) / len(ids)
     assert kept >= 0.9 and third["kept_share"] >= 0.9
     assert {after[i] for i in ids} == set(themes)
+    parents_after = {
+        r["theme_id"] for r in await db.fetch("SELECT theme_id FROM theme WHERE is_current AND level = 'parent'")
+    }
+    assert parents_after == parents  # the parents keep their ids too
     timings = json.loads(str(third["timings"]))
     assert set(timings) >= {"load_s", "cluster_s", "keywords_s", "match_s", "write_s", "total_s"}
 
@@ -103,7 +112,7 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
     c = centres(3, seed=5)
     await add_items(db, blobs(40, c, seed=3, spread=0.05), ["alpha", "beta", "gamma"], start=0)
     await run(db)
-    old = await db.fetch("SELECT theme_id FROM theme WHERE is_current ORDER BY theme_id")
+    old = await db.fetch("SELECT theme_id FROM theme WHERE is_current AND level = 'leaf' ORDER BY theme_id")
     assert len(old) == 3
     # re-embed: the second issue's vectors move onto the first one's centre
     rows = await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id")
@@ -114,9 +123,12 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
             item_id,
             v.astype("<f4").tobytes(),
         )
+    # dates at the ends of the calendar do not fail a run
+    await db.execute("UPDATE item SET created_at = '-infinity' WHERE item_id = $1", rows[0]["item_id"])
+    await db.execute("UPDATE item SET created_at = '0001-01-01T00:00:00Z' WHERE item_id = $1", rows[1]["item_id"])
     result = await run(db)
     assert result["themes"] == 2
-    merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into'")
+    merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into' AND level = 'leaf'")
     assert len(merged) == 1 and merged[0]["merged_into"] in {r["theme_id"] for r in old}
 
 
