@@ -81,7 +81,7 @@ async def test_runs_find_themes_keep_ids_and_record_stability(job_settings: Sett
     }
     assert parents and all(t["parent_id"] in parents for t in themes.values())  # every leaf has a parent
     labels = {r["label"] for r in themes.values()}
-    assert any("refund" in label for label in labels) and any("login" in label for label in labels)
+    assert any("refund" in label.lower() for label in labels) and any("login" in label.lower() for label in labels)
     before = dict(await db.fetch("SELECT item_id, theme_id FROM item ORDER BY item_id"))
     assert all(before[i] is not None for i in ids)
     assert all(len(t["representative_item_ids"]) == 5 and t["status"] == "emerging" for t in themes.values())
@@ -123,9 +123,10 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
             item_id,
             v.astype("<f4").tobytes(),
         )
-    # dates at the ends of the calendar do not fail a run
-    await db.execute("UPDATE item SET created_at = '-infinity' WHERE item_id = $1", rows[0]["item_id"])
-    await db.execute("UPDATE item SET created_at = '0001-01-01T00:00:00Z' WHERE item_id = $1", rows[1]["item_id"])
+    # Dates at the ends of the stored range (ingest and a CHECK keep every item inside 1970-2100,
+    # migration 0010) do not fail a run.
+    await db.execute("UPDATE item SET created_at = '1970-01-01T00:00:00Z' WHERE item_id = $1", rows[0]["item_id"])
+    await db.execute("UPDATE item SET created_at = '2100-01-01T00:00:00Z' WHERE item_id = $1", rows[1]["item_id"])
     result = await run(db)
     assert result["themes"] == 2
     merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into' AND level = 'leaf'")
