@@ -166,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--onnx-dir", type=Path, default=ONNX_DIR)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--skip-retrain", action="store_true", help="do not time a retrain on 5,000 corrections")
     args = parser.parse_args(argv)
     cache, onnx = args.cache_dir, args.onnx_dir
 
@@ -242,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"\n== Inference per item ({len(sample_texts)} items x {args.repeats}, embedding excluded): batch"
         f" {batch_us:.1f} µs, single-item median {single_us:.1f} µs, p95 {single_p95:.1f} µs"
     )
+    if args.skip_retrain:
+        return
     pool = issues + apps[MINI_BAR_APPS[0]][0] + apps[MINI_BAR_APPS[1]][0] + apps[MINI_BAR_APPS[2]][0]
     five_k = pool.subset(random.Random(5).sample(range(len(pool)), 5000))
     started = time.perf_counter()

@@ -168,7 +168,7 @@ async def build_feature_requests(
     window: Window,
     group_by: FeatureGroupBy = "week,theme",
     top: int | None = None,
-    uncertain_below: float = 0.5,
+    uncertain_below: float,
 ) -> FeatureRequestsReport:
     """Grouped by week, the window widens to whole local weeks like theme-trends."""
     if "week" in group_by:
