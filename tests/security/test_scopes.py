@@ -38,10 +38,13 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/clustering", "read"),
     ("DELETE", "/v1/requesters", "admin"),
     ("GET", "/v1/reports", "read"),
+    ("PATCH", "/v1/items", "curate"),
+    ("POST", "/v1/intent", "admin"),
+    ("GET", "/v1/intent", "read"),
 ]
-SCOPES = ("ingest", "read", "admin")
+SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.
-LACKING = {"ingest": ["read"], "read": ["ingest"], "admin": ["ingest", "read"]}
+LACKING = {"ingest": ["read"], "read": ["ingest"], "curate": ["ingest", "read"], "admin": ["ingest", "read", "curate"]}
 
 
 def _segment_prefix(prefix: str, path: str) -> bool:
