@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Intent: retrain after this many new corrections (0: only on POST /v1/intent/models); below
     # this confidence a model's intent is "uncertain" (dashboard, feature-request report).
     intent_retrain_every_corrections: int = Field(default=50, ge=0)
-    intent_uncertain_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    intent_uncertain_below: float = Field(default=0.6, ge=0.0, le=1.0)
     intent_job_timeout_s: int = 1_800
     # "gpl" (default) or "permissive": which shipped model and rows (clustering/models/NOTICE-intent.md)
     intent_model_variant: Literal["gpl", "permissive"] = "gpl"

@@ -96,8 +96,8 @@ async def build_feature_requests(
     window: Window,
     group_by: FeatureGroupBy = "week,theme",
     top: int | None = None,
+    uncertain_below: float,
     level: ThemeLevel = "leaf",
-    uncertain_below: float = 0.5,
 ) -> FeatureRequestsReport:
     """Grouped by week, the window widens to whole local weeks like theme-trends."""
     if "week" in group_by:

@@ -277,8 +277,8 @@ async def select_feature_requests(
     tz: str,
     group_by: str,
     top: int | None,
+    uncertain_below: float,
     level: ThemeLevel = "leaf",
-    uncertain_below: float = 0.5,
 ) -> list[FeatureRequestRow]:
     """Rows per week and/or feature theme. wow_change compares each week with the one before; a
     theme-only row compares the window's last week with the week before it ("is it growing")."""

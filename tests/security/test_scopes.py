@@ -44,6 +44,9 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("*", "/v1/alerts", "admin"),
     ("GET", "/v1/incidents", "read"),
     ("PATCH", "/v1/incidents", "curate"),
+    ("PATCH", "/v1/items", "curate"),
+    ("POST", "/v1/intent", "admin"),
+    ("GET", "/v1/intent", "read"),
 ]
 SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.
