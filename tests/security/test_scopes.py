@@ -38,6 +38,10 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("GET", "/v1/clustering", "read"),
     ("DELETE", "/v1/requesters", "admin"),
     ("GET", "/v1/reports", "read"),
+    ("POST", "/v1/schedules", "admin"),
+    ("GET", "/v1/schedules", "read"),
+    ("POST", "/v1/articles", "ingest"),  # /bulk
+    ("GET", "/v1/articles", "read"),
 ]
 SCOPES = ("ingest", "read", "admin")
 # For each required scope, the strongest key that still lacks it.
