@@ -52,7 +52,9 @@ class ThemeImpactRow(BaseModel):
 
 
 class ArticleRef(BaseModel):
-    article_id: int
+    """The article nearest a theme: `id` is its `article_id` (GET /v1/articles)."""
+
+    id: int
     title: str
     url: str | None
     similarity: float
@@ -106,7 +108,7 @@ def knowledge_gap_line(row: KnowledgeGapRow) -> KnowledgeGapLine:
         theme_id=row.theme_id,
         label=row.label,
         volume=row.volume,
-        best_article_id=best.article_id if best else None,
+        best_article_id=best.id if best else None,
         best_article_title=best.title if best else None,
         similarity=best.similarity if best else None,
         covered=row.covered,

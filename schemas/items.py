@@ -164,6 +164,14 @@ class ItemCreate(BaseModel):
     assignee_changes: EffortCount | None = None
     language: LanguageTag | None = None
 
+    @field_validator("reopens", "votes", "csat", "customer_replies", "agent_replies", "assignee_changes", mode="before")
+    @classmethod
+    def _count_not_bool(cls, value: object) -> object:
+        # Lax mode would read true as 1: a boolean where a count belongs is a sender's mistake.
+        if isinstance(value, bool):
+            raise ValueError("expected a number, not true or false")
+        return value
+
     @field_validator("body")
     @classmethod
     def _body_not_blank(cls, value: str) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.items import clean_str
 from schemas.timezones import TimeZone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -29,7 +30,7 @@ class ScheduleCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_str)]
     tz: TimeZone
     hours: dict[Weekday, Annotated[list[Shift], Field(max_length=24)]]
     holidays: Annotated[list[date], Field(max_length=2000)] = []

@@ -127,7 +127,7 @@ async def build_knowledge_gaps(
         if theme.theme_id in nearest:
             n, score = nearest[theme.theme_id]
             article_id, title, url = refs[n]
-            best = ArticleRef(article_id=article_id, title=title, url=url, similarity=score)
+            best = ArticleRef(id=article_id, title=title, url=url, similarity=score)
         covered = best is not None and best.similarity >= COVERAGE_THRESHOLD
         rows.append(
             KnowledgeGapRow(

@@ -42,11 +42,20 @@ _THEME_JOIN = {
 _THEME_LABEL = {"leaf": "t.label", "parent": "p.label"}
 
 
+_HIDDEN = {"leaf": "coalesce(t.hidden, false)", "parent": "(coalesce(t.hidden, false) OR coalesce(p.hidden, false))"}
+
+
 def _groups(group_by: GroupBy, level: ThemeLevel) -> tuple[str, str, str]:
-    """(key columns, joins, GROUP BY) of a grouping; rows come in key order, the null key last."""
+    """(key columns, joins, GROUP BY) of a grouping; rows come in key order, the null key last.
+
+    By theme, the items of a hidden theme make one row of their own: theme_id null, label "hidden"."""
     if group_by == "theme":
-        key, label = _THEME_KEY[level], _THEME_LABEL[level]
-        return f"{key} AS theme_id, coalesce({label}, '{UNASSIGNED_LABEL}') AS label", _THEME_JOIN[level], f"1, {label}"
+        key, label, hidden = _THEME_KEY[level], _THEME_LABEL[level], _HIDDEN[level]
+        keys = (
+            f"CASE WHEN {hidden} THEN NULL ELSE {key} END AS theme_id,"
+            f" CASE WHEN {hidden} THEN 'hidden' ELSE coalesce({label}, '{UNASSIGNED_LABEL}') END AS label"
+        )
+        return keys, _THEME_JOIN[level], "1, 2"
     if group_by == "tag":
         join = "LEFT JOIN LATERAL (SELECT DISTINCT u.tag FROM unnest(i.tags) AS u(tag)) g ON true"
         return "g.tag", join, "g.tag"
@@ -57,7 +66,7 @@ def _grouped(select: str, where: str, group_by: GroupBy | None, level: ThemeLeve
     if group_by is None:
         return f"SELECT {select} FROM {rows} WHERE {where}"
     keys, join, group = _groups(group_by, level)
-    return f"SELECT {keys}, {select} FROM {rows} {join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST"
+    return f"SELECT {keys}, {select} FROM {rows} {join} WHERE {where} GROUP BY {group} ORDER BY 1 NULLS LAST, 2"
 
 
 def _keys(row: asyncpg.Record, group_by: GroupBy | None) -> dict[str, Any]:

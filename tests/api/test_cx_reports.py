@@ -103,6 +103,13 @@ async def test_satisfaction_overall_and_by_theme(app_client: httpx.AsyncClient, 
         {"theme_id": None, "label": "unassigned", "solved": 1, "rated": 0, "satisfied": 0, "csat": None,
          "mean_score": None},
     ]  # fmt: skip
+    # A hidden theme's tickets make a "hidden" row, apart from the unassigned ones.
+    await db.execute("UPDATE theme SET hidden = true WHERE theme_id = $1", ids["B"])
+    hidden = await report(app_client, admin, "satisfaction", group_by="theme")
+    assert [(r["theme_id"], r["label"], r["solved"]) for r in hidden] == [
+        (ids["A"], "A", 2), (None, "hidden", 2), (None, "unassigned", 1),
+    ]  # fmt: skip
+    await db.execute("UPDATE theme SET hidden = false WHERE theme_id = $1", ids["B"])
     # level=parent: A and B are one parent, computed over its four tickets (t1, t2, t3, t5).
     assert (await report(app_client, admin, "satisfaction", group_by="theme", level="parent"))[0] == {
         "theme_id": ids["P"], "label": "payments", "solved": 4, "rated": 4, "satisfied": 2, "csat": 0.5,
@@ -285,7 +292,7 @@ async def test_articles_and_knowledge_gaps(app_client: httpx.AsyncClient, db: as
     assert [(r["theme_id"], r["volume"], r["covered"], r["gap_volume"]) for r in rows] == [
         (ids["B"], 2, False, 2), (ids["A"], 1, True, 0),
     ]  # fmt: skip
-    assert rows[0]["best_article"]["title"] == "Refunds"
+    assert rows[0]["best_article"]["title"] == "Refunds" and rows[0]["best_article"]["id"] == listed[0]["article_id"]
     assert rows[0]["best_article"]["similarity"] == pytest.approx(0.4359, abs=1e-4)
     assert rows[1]["best_article"]["similarity"] == pytest.approx(0.9, abs=1e-6)
     resp = await app_client.get("/v1/reports/knowledge-gaps", params=WINDOW, headers={**admin, "Accept": "text/csv"})

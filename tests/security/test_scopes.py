@@ -47,6 +47,10 @@ SCOPE_TABLE: list[tuple[str, str, str]] = [
     ("PATCH", "/v1/items", "curate"),
     ("POST", "/v1/intent", "admin"),
     ("GET", "/v1/intent", "read"),
+    ("POST", "/v1/schedules", "admin"),
+    ("GET", "/v1/schedules", "read"),
+    ("POST", "/v1/articles", "ingest"),  # /bulk
+    ("GET", "/v1/articles", "read"),
 ]
 SCOPES = ("ingest", "read", "curate", "admin")
 # For each required scope, the strongest key that still lacks it.
