@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 
 # A row is claimed when it is pending and was never enqueued, or was enqueued so long ago
 # that its job must have been lost (Redis restarted, worker killed): the sweeper path.
@@ -91,3 +92,39 @@ async def update_items_pending(conn: asyncpg.Connection, *, model_version: str, 
         only_missing,
     )
     return int(status.split()[-1])
+
+
+class WorkLag(BaseModel):
+    """The backlog: pending items (counted up to a cap, so a huge backlog stays cheap to read),
+    the age of the oldest one, and pending webhook deliveries."""
+
+    pending_items: int
+    pending_items_capped: bool
+    oldest_pending_item_s: float | None
+    pending_deliveries: int
+
+
+LAG_COUNT_CAP = 10_000
+
+# Both read partial indexes (item_pending_idx, delivery_pending_idx) and stop at the cap, so a
+# backlog of millions costs /readyz no more than one of ten thousand. The oldest age is taken over
+# the first pending rows by id: rows become pending roughly in id order, so those are the ones
+# waiting longest (a row re-opened by an update waits less than its id suggests).
+_LAG = f"""
+SELECT i.items, extract(epoch FROM now() - i.oldest) AS oldest,
+       (SELECT count(*) FROM (SELECT 1 FROM delivery WHERE status = 'pending' LIMIT {LAG_COUNT_CAP + 1}) d)
+           AS deliveries
+FROM (SELECT count(*) AS items, min(changed_at) AS oldest
+      FROM (SELECT changed_at FROM item WHERE pending ORDER BY item_id LIMIT {LAG_COUNT_CAP + 1}) p) i
+"""
+
+
+async def select_work_lag(conn: asyncpg.Connection) -> WorkLag:
+    row = await conn.fetchrow(_LAG)
+    assert row is not None
+    return WorkLag(
+        pending_items=min(row["items"], LAG_COUNT_CAP),
+        pending_items_capped=row["items"] > LAG_COUNT_CAP,
+        oldest_pending_item_s=round(float(row["oldest"]), 1) if row["oldest"] is not None else None,
+        pending_deliveries=min(row["deliveries"], LAG_COUNT_CAP),
+    )
