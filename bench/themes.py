@@ -300,13 +300,13 @@ def tree_of(client: httpx.Client) -> dict[int, int | None]:
             return parents
 
 
-def stability_bench() -> None:
+def stability_bench(sets: list[str]) -> None:
     """Each set in a seeded random order: cluster the first 1/1.3 of it, add the remaining 30 %,
     cluster again, and count the first part's items that keep their leaf id and their parent id."""
     print(f"machine: {machine()}")
     print("| set | items before -> after | leaves | parents | leaf ids kept | parent ids kept | run ARI |")
     print("|---|---|---|---|---|---|---|")
-    for name in ("banking77", "hwu64"):
+    for name in sets:
         rows = load_set(name)
         order = np.random.default_rng(42).permutation(len(rows))
         first = int(round(len(rows) / 1.3))
@@ -340,9 +340,10 @@ def main() -> None:
     parser.add_argument("--scale", type=int, help="time one run over N items instead of the quality bench")
     parser.add_argument("--no-bertopic", action="store_true")
     parser.add_argument("--stability", action="store_true", help="leaf and parent ids kept when data grows 30 %%")
+    parser.add_argument("--sets", default="banking77,hwu64", help="data sets of --stability")
     args = parser.parse_args()
     if args.stability:
-        stability_bench()
+        stability_bench(args.sets.split(","))
     elif args.scale:
         scale(args.scale)
     else:

@@ -455,19 +455,23 @@ def _plan_parents(
     leaves_before: Mapping[int, CurrentTheme],
     parents_before: Mapping[int, CurrentTheme],
 ) -> tuple[dict[int, int], _ParentPlan]:
-    """Parents: leaves agglomerated (tree.parent_groups); a leaf with a pinned parent, or whose
-    parent is curated, keeps it; the other groups match the uncurated previous parents by the
-    items under them. Curated parents never disappear."""
+    """Parents: a leaf that lives on keeps its parent (a pinned parent always); new leaves are
+    placed by the agglomeration (tree.parent_groups): with the settled leaves of their group, or as
+    a group of their own matched to the previous parents by the items under it. Curated parents
+    never disappear."""
     curated = {p for p, theme in parents_before.items() if theme.is_decided}
     grouping = parent_groups(vectors, labels) if present else {}
     next_label = max(grouping.values(), default=-1) + 1
     forced_label: dict[int, int] = {}
     parent_of_leaf: dict[int, int] = {}
+    fresh: list[int] = []
     for label in sorted(present):
         theme = leaves_before.get(key_of[label])
-        keeps = theme is not None and (theme.parent_pinned or theme.parent_id in curated)
+        # Hysteresis: a leaf that lives on keeps its parent while that parent lives (a pinned one
+        # always); only new leaves are placed by the agglomeration.
+        keeps = theme is not None and (theme.parent_pinned or theme.parent_id in parents_before)
         if theme is None or not keeps:
-            parent_of_leaf[label] = grouping.get(label, -1)
+            fresh.append(label)
         elif theme.parent_id is None or theme.parent_id not in parents_before:
             parent_of_leaf[label] = -1  # pinned as a top-level theme
         else:
@@ -475,6 +479,11 @@ def _plan_parents(
                 forced_label[theme.parent_id] = next_label
                 next_label += 1
             parent_of_leaf[label] = forced_label[theme.parent_id]
+    for label in fresh:
+        # A new leaf joins the parent that most of its group's settled leaves keep, else its group.
+        group = grouping.get(label, -1)
+        settled = [parent_of_leaf[o] for o in parent_of_leaf if grouping.get(o) == group and parent_of_leaf[o] >= 0]
+        parent_of_leaf[label] = min(settled, key=lambda p: (-settled.count(p), p)) if settled else group
     row_labels = np.array([parent_of_leaf.get(int(label), -1) if label >= 0 else -1 for label in labels], np.int64)
     free = np.where(np.isin(row_labels, list(forced_label.values())), -1, row_labels)
     free_ids, free_centres = centroids(vectors, free)

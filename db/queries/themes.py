@@ -169,6 +169,9 @@ async def update_themes_retired(
             old, new, run_id,
         )  # fmt: skip
     for old, parts in split.items():
+        if old in parts:  # its largest part kept the id: it stands, and records what split off
+            await conn.execute("UPDATE theme SET split_into = $2 WHERE theme_id = $1", old, parts)
+            continue
         await conn.execute(
             "UPDATE theme SET is_current = false, status = 'split_into', split_into = $2, size = 0,"
             " updated_run_id = $3, updated_at = now() WHERE theme_id = $1",

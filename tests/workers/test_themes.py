@@ -145,3 +145,21 @@ def test_lifecycle_follows_the_written_definition() -> None:
     assert lifecycle(now - timedelta(days=90), now - timedelta(days=29), 50, 0, 10, now) == "fading"
     assert lifecycle(now - timedelta(days=90), now, 50, 4, 10, now) == "fading"
     assert lifecycle(now - timedelta(days=90), now, 50, 10, 10, now) == "active"
+
+
+async def test_a_split_theme_whose_largest_part_kept_its_id_stays_current(db: asyncpg.Connection) -> None:
+    from db.queries.themes import select_theme, update_themes_retired
+
+    run_id = await db.fetchval("INSERT INTO clustering_run (scope) VALUES ('all') RETURNING run_id")
+    kept, part, gone = [
+        await db.fetchval("INSERT INTO theme (label, size) VALUES ($1, 5) RETURNING theme_id", label)
+        for label in ("kept", "part", "old")
+    ]
+    await update_themes_retired(db, run_id=run_id, merged={}, split={kept: [kept, part], gone: [part]}, gone=[])
+    rows = {r["theme_id"]: r for r in await db.fetch("SELECT theme_id, is_current, status, split_into FROM theme")}
+    assert (
+        rows[kept]["is_current"] and rows[kept]["split_into"] == [kept, part] and rows[kept]["status"] != "split_into"
+    )
+    assert not rows[gone]["is_current"] and rows[gone]["status"] == "split_into"
+    detail = await select_theme(db, theme_id=part)
+    assert detail is not None and detail.split_from == [kept, gone]
