@@ -11,6 +11,8 @@ COPY outbox outbox
 COPY workers workers
 COPY clustering clustering
 COPY connectors connectors
+COPY imports imports
+COPY outbound outbound
 COPY schemas schemas
 COPY db db
 COPY embedded embedded
