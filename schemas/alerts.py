@@ -22,6 +22,8 @@ Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s<>,;]
 
 
 class DestinationCreate(BaseModel):
+    """An `email` destination takes `to` and no `url`; every other kind takes `url` and no `to` (422)."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: DestinationKind
@@ -87,6 +89,8 @@ class QuietHours(BaseModel):
 
 
 class RuleCreate(BaseModel):
+    """Every id in `destination_ids` must name an existing destination (422 otherwise)."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: Name

@@ -13,6 +13,8 @@ MAX_BULK_ARTICLES = 1_000
 
 
 class ArticleCreate(BaseModel):
+    """A help-centre article; its `body` must hold text other than whitespace (422)."""
+
     model_config = ConfigDict(extra="forbid")
 
     source: Annotated[str, Field(min_length=1, max_length=64)]

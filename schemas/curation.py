@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 def _not_bool(value: Any) -> Any:
@@ -27,8 +28,10 @@ class _Body(BaseModel):
 
 
 class ThemePatch(_Body):
-    label: Label | None = None
-    hidden: bool | None = None
+    """Send at least one of `label`, `hidden`, `parent_id`; `version` alone changes nothing (422)."""
+
+    label: Label | SkipJsonSchema[None] = None
+    hidden: bool | SkipJsonSchema[None] = None
     parent_id: RowId | None = Field(default=None, description="a current parent theme; null makes it top-level")
     version: int | None = Field(default=None, description="the theme's version you saw; 409 if it has changed")
 
@@ -44,6 +47,8 @@ class ThemePatch(_Body):
 
 
 class ThemeMerge(_Body):
+    """The themes in `theme_ids` join `into`; a theme cannot be merged into itself (422)."""
+
     theme_ids: list[RowId] = Field(min_length=1, max_length=100)
     into: RowId
 
@@ -55,8 +60,13 @@ class SplitPreviewCreate(_Body):
 
 
 class ThemeSplit(_Body):
+    """Send either `preview_id` (apply a stored preview) or `groups`, not both (422).
+
+    `groups` holds two or more lists of item ids; an item can be in one group only (422).
+    """
+
     preview_id: RowId | None = None
-    groups: list[list[RowId]] | None = Field(default=None, min_length=2, max_length=12)
+    groups: list[Annotated[list[RowId], Field(min_length=1)]] | None = Field(default=None, min_length=2, max_length=12)
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:

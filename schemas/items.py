@@ -85,7 +85,14 @@ ShortStr = Annotated[str, Field(max_length=512), AfterValidator(clean_str)]
 # CSAT on the 1..5 scale (vendors' scales are mapped by the connectors) and the effort counters.
 Csat = Annotated[int, Field(ge=1, le=5, description="1..5; good -> 5, bad -> 1, a 3-step scale -> 1, 3, 5")]
 EffortCount = Annotated[int, Field(ge=0, le=1_000_000)]
-LanguageTag = Annotated[str, AfterValidator(normalise_language_tag)]
+LanguageTag = Annotated[
+    str,
+    AfterValidator(normalise_language_tag),
+    Field(
+        description="a BCP 47 tag such as 'en' or 'pt-BR', at most 35 characters",
+        json_schema_extra={"pattern": r"^\s*[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\s*$"},
+    ),
+]
 # Every stored time falls in this range once converted to UTC (spec/api.md "The item"): Postgres
 # would keep -infinity or year 1, and the readers and the clustering compare these times.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)

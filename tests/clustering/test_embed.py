@@ -168,8 +168,10 @@ def test_onnx_cache_is_built_once_and_reused(tmp_path: Path, fake_build: list[Pa
     assert ensure_onnx_int8(default_model_path(), tmp_path) == path
     assert len(fake_build) == 1
     assert path.read_bytes() == b"fake onnx model"
-    # Only the model, its checksum and the lock file are left; the build directory is gone.
-    assert sorted(p.name[len(path.name) :] for p in tmp_path.iterdir()) == ["", ".lock", ".sha256"]
+    # Only the model, its checksum, the lock file and the build log are left; the build
+    # directory is gone.
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {path.name, f"{path.name}.lock", f"{path.name}.sha256", "onnx-build.log"}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "no-checksum", "missing"])

@@ -117,6 +117,7 @@ async def test_a_rating_delivery_sets_the_stored_ticket_csat(
         headers={"x-helpscout-event": "satisfaction.ratings"},
         body=body,
         attempts=1,
+        dedupe_key="helpscout:rating:1560011",
     )
     mapped = map_delivery(delivery)
     assert mapped.status == "processed" and mapped.ratings == [("helpscout", "1560011", 5)]

@@ -14,7 +14,7 @@ from tests.conftest import auth
         ("GET", "/v1/items/bulk", "POST"),
         ("DELETE", "/v1/items/bulk", "POST"),
         ("PUT", "/v1/items", "GET, POST"),
-        ("POST", "/v1/items/1", "DELETE, GET"),
+        ("POST", "/v1/items/1", "DELETE, GET, PATCH"),
         ("GET", "/v1/webhooks/00000000-0000-0000-0000-000000000000", "POST"),
         ("DELETE", "/healthz", "GET"),
     ],

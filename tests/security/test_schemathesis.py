@@ -86,7 +86,22 @@ SEMANTIC_REFUSALS = (
     "is neither a date",  # report windows: a date or an RFC 3339 time
     "The window is",  # ... that is not empty and not longer than the maximum
     "is outside the years",
+    "is not a BCP 47 language tag",  # the tag's pattern is in the schema, its 35-character cap is not
     "must not contain NUL",  # Postgres text cannot hold U+0000
+    # Curation (spec/api.md "Curation"): a change must say what it changes, a split takes one
+    # of its two forms, and a theme is not merged into itself (the 422 cases).
+    "Send at least one of",
+    "Send either preview_id or groups",
+    "An item can be in one group only",
+    "cannot be merged into itself",
+    # Alerts: the destination's target follows its kind; a rule names destinations that exist.
+    "destination takes",
+    "unknown destination ids",
+    "only https URLs are allowed",  # outbound.guard: http only to hosts an operator allowed
+    "an article needs a body",  # a blank body (whitespace only) has no text to match
+    # JSON Schema tools compare big integers as doubles, so an id a little above 2**63 - 1
+    # rounds onto the maximum and is generated as valid; the service compares exactly.
+    "less than or equal to 9223372036854775807",
 )
 
 
