@@ -11,9 +11,8 @@ import hashlib
 import re
 import unicodedata
 
-from selectolax.lexbor import LexborHTMLParser
-
 from clustering.redact import redact
+from connectors.html import html_to_text
 
 __all__ = ["content_hash", "prepare_text", "redact"]
 
@@ -44,13 +43,6 @@ _HTML_RE = re.compile(
     r"|script|small|sub|sup|s|strike|del|ins)\b[^>]*>",
     re.IGNORECASE,
 )
-# Quoted replies, signatures and invisible content that mail clients and forums mark up.
-_HTML_DROP = (
-    "head, script, style, template, blockquote, aside.quote, div.gmail_quote, "
-    "div.yahoo_quoted, .gmail_signature, .moz-signature, #Signature"
-)
-_HTML_BLOCKS = "p, div, li, tr, h1, h2, h3, h4, h5, h6, table, ul, ol, section, article, header, footer, dd, dt, hr"
-
 _CODE_HEAD_LINES = 3
 _CODE_TAIL_LINES = 2
 _CODE_MAX_CHARS = 400
@@ -63,23 +55,6 @@ def _shorten_code(code: str) -> str:
     if len(lines) > _CODE_HEAD_LINES + _CODE_TAIL_LINES:
         lines = lines[:_CODE_HEAD_LINES] + lines[-_CODE_TAIL_LINES:]
     return "\n".join(line[: _CODE_MAX_CHARS // 2] for line in lines)[:_CODE_MAX_CHARS]
-
-
-def _html_to_text(html: str) -> str:
-    tree = LexborHTMLParser(html)
-    for node in tree.css(_HTML_DROP):
-        node.decompose()
-    for node in tree.css("pre"):
-        node.replace_with("\n" + _shorten_code(node.text()) + "\n")
-    for node in tree.css("br"):
-        node.replace_with("\n")
-    for node in tree.css(_HTML_BLOCKS):
-        node.insert_before("\n")
-        node.insert_after("\n")
-    for node in tree.css("td, th"):
-        node.insert_after(" ")
-    root = tree.body or tree.root
-    return root.text(separator="", strip=False) if root is not None else ""
 
 
 # --- quoted replies, signatures, boilerplate ----------------------------------------------
@@ -247,7 +222,7 @@ def _truncate(text: str, max_chars: int) -> str:
 
 def _clean_body(body: str, max_chars: int) -> str:
     if _HTML_RE.search(body):
-        body = _html_to_text(body)
+        body = html_to_text(body, code=_shorten_code)  # the one HTML rule (connectors/html.py)
     body = _truncate(body, max_chars * _TEXT_BOUND_FACTOR)
     body = _strip_quoted_replies(body)
     body = _strip_signature(body)

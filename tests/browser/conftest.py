@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -73,25 +74,47 @@ def _start(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.P
     return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
+@contextmanager
+def api_process(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """uvicorn serving the real app on a free loopback port; yields its base URL."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        api = _start(
+            ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning"],
+            env,
+            log,
+        )  # fmt: skip
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(api)
+
+
+async def wait_healthy(http: httpx.AsyncClient, timeout: float = 60) -> None:
+    """Until the API process answers /healthz (it is still starting before that)."""
+
+    async def healthy() -> bool:
+        try:
+            return (await http.get("/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(healthy, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def processes(
     chromium: Path, migrated: Settings, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """uvicorn and a worker on the test stores; yields the API's base URL."""
     logs = tmp_path_factory.mktemp("live")
-    port = free_port()
-    with open(logs / "worker.log", "wb") as worker_log, open(logs / "api.log", "wb") as api_log:
+    with open(logs / "worker.log", "wb") as worker_log:
         worker = _start(["-m", "workers"], worker_env, worker_log)
-        api = _start(
-            ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            worker_env,
-            api_log,
-        )  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{port}"
+            with api_process(worker_env, logs / "api.log") as base_url:
+                yield base_url
         finally:
-            stop(api)
             stop(worker)
 
 
@@ -103,14 +126,7 @@ async def live(processes: str, migrated: Settings) -> AsyncIterator[Live]:
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     try:
         async with httpx.AsyncClient(base_url=processes, timeout=60) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(healthy, timeout=60)
+            await wait_healthy(http)
             week = anchor_week(datetime.now(UTC))
             items = build_items(week)
             resp = await http.post("/v1/items/bulk", json=items, headers=admin)

@@ -6,8 +6,6 @@ page. Only uvicorn runs (no worker): the incidents are written as the detection 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,9 @@ import pytest
 from playwright.async_api import Page, expect
 from redis import Redis
 
-from embedded.stores import free_port
 from schemas.settings import Settings
-from tests.browser.conftest import SCREENSHOTS, Tab
-from tests.conftest import ADMIN_KEY, ROOT, TABLES, stop, wait_for
+from tests.browser.conftest import SCREENSHOTS, Tab, api_process, wait_healthy
+from tests.conftest import ADMIN_KEY, TABLES
 from tests.outbound.loopback import Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,19 +34,9 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def api_server(chromium: Path, worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("alerts-live") / "api.log"
-    with open(log, "wb") as out:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"],
-            env={**worker_env, "OUTBOUND_ALLOWED_HOSTS": '["127.0.0.1"]'}, cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(api)
+    env = {**worker_env, "OUTBOUND_ALLOWED_HOSTS": '["127.0.0.1"]'}
+    with api_process(env, tmp_path_factory.mktemp("alerts-live") / "api.log") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +47,7 @@ async def seeded(api_server: str, migrated: Settings) -> AsyncIterator[Seeded]:
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     try:
         async with httpx.AsyncClient(base_url=api_server, timeout=30) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(healthy, timeout=60)
+            await wait_healthy(http)
             theme_id = await conn.fetchval(
                 "INSERT INTO theme (label) VALUES ('Refund not received') RETURNING theme_id"
             )
