@@ -184,4 +184,3 @@ async def wait_for(condition: Any, timeout: float = 60.0, interval: float = 0.2)
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
-

@@ -18,6 +18,7 @@ from db.queries.alerts import select_dead_letters
 from db.queries.health import select_connection_health, select_job_failures, select_worker_heartbeats
 from db.queries.imports import select_import_states
 from db.queries.runs import select_runs
+from db.queries.work import select_work_lag
 from outbox.queues import ALL_QUEUES
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
     imports = await select_import_states(conn)
     dead_letters = await select_dead_letters(conn)
     queues, queue_error = await _queues(redis)
+    lag = await select_work_lag(conn)
     charted = [r for r in reversed(runs) if r.started_at and r.finished_at]
     durations = Chart(
         chart_id="run-durations",
@@ -97,4 +99,5 @@ async def build_health(conn: asyncpg.Connection, *, redis: Redis) -> dict[str, A
         "dead_letters": dead_letters,
         "queues": queues,
         "queue_error": queue_error,
+        "lag": lag,
     }

@@ -19,6 +19,7 @@ import pytest
 
 from db.queries.dashboard import select_reopen_groups, select_theme_ticket_figures, select_times_groups
 from db.queries.health import select_connection_health
+from db.queries.work import select_work_lag
 from tests.browser.seed import anchor_week, apply_themes, build_items, probe_time
 
 PAGES = ("/", "/themes/1", "/features", "/operations", "/runs")
@@ -392,8 +393,14 @@ async def test_runs_page_shows_runs_queues_and_failures(
         " VALUES ($1, 'd1', '{}', 'failed', 'bad payload')",
         connection_id,
     )
+    # Three items wait for the worker: the page shows the backlog /readyz reports.
+    await db.execute("UPDATE item SET pending = true WHERE item_id IN (SELECT item_id FROM item LIMIT 3)")
+    lag = await select_work_lag(db)
+    assert lag.pending_items >= 3
     html = (await client.get("/runs")).text
     assert 'id="queues"' in html and '<th scope="row">items</th>' in html
+    work_lag = html.split('id="work-lag"')[1].split("</div>")[0]
+    assert f">{lag.pending_items}<" in work_lag and "items waiting to be embedded, the oldest for" in work_lag
     assert "embed_s 1.5 · cluster_s 2.25" in html and '<canvas data-chart="run-durations-data"' in html
     assert "RuntimeError: &lt;boom&gt;" in html
     connections = html.split('id="connections"')[1]
