@@ -187,7 +187,7 @@ def main() -> None:
     if url := os.environ.get("DATABASE_URL"):
         asyncio.run(run(url, args))
         return
-    data_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench-cx-"))
+    data_dir = (args.keep or Path(tempfile.mkdtemp(prefix="bench-cx-"))).resolve()  # Postgres needs it absolute
     pg = Postgres(data_dir, free_port())
     pg.start()
     try:
