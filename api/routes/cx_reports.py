@@ -159,8 +159,7 @@ async def get_satisfaction(
     level: LevelParam = "leaf",
 ) -> Response:
     """CSAT (rated 4 or 5 / rated) and the mean score of the tickets last solved in the window."""
-    report = await build_satisfaction(conn, window=parse_window(from_, to, tz), group_by=group_by, level=level)
-    return respond(request, report, report.rows, satisfaction_columns(group_by), "satisfaction")
+    return await _answer(request, conn, "satisfaction", parse_window(from_, to, tz), group_by=group_by, level=level)
 
 
 @router.get("/effort", response_model=EffortReport, responses=CSV_RESPONSE)
@@ -176,8 +175,7 @@ async def get_effort(
 ) -> Response:
     """Customer effort per ticket last solved in the window: replies, reopens, reassignments, and
     the effort index (customer replies + 2 x reopens + assignee changes)."""
-    report = await build_effort(conn, window=parse_window(from_, to, tz), group_by=group_by, level=level)
-    return respond(request, report, report.rows, effort_columns(group_by), "effort")
+    return await _answer(request, conn, "effort", parse_window(from_, to, tz), group_by=group_by, level=level)
 
 
 @router.get("/theme-impact", response_model=ThemeImpactReport, responses=CSV_RESPONSE)
@@ -193,8 +191,7 @@ async def get_theme_impact(
 ) -> Response:
     """Each theme against all other tickets last solved in the window, ranked by excess hours
     ("what to fix first")."""
-    report = await build_theme_impact(conn, window=parse_window(from_, to, tz), level=level, top=top)
-    return respond(request, report, report.rows, THEME_IMPACT_COLUMNS, "theme-impact")
+    return await _answer(request, conn, "theme-impact", parse_window(from_, to, tz), level=level, top=top)
 
 
 @router.get("/knowledge-gaps", response_model=KnowledgeGapsReport, responses=CSV_RESPONSE)
@@ -209,18 +206,22 @@ async def get_knowledge_gaps(
     top: Top = None,
 ) -> Response:
     """Themes by volume (items created in the window) with the nearest help-centre article."""
-    report = await build_knowledge_gaps(conn, window=parse_window(from_, to, tz), level=level, top=top)
-    lines = [knowledge_gap_line(r) for r in report.rows]  # CSV is flat: the best article's fields inline
-    return respond(request, report, lines, KNOWLEDGE_GAP_COLUMNS, "knowledge-gaps")
+    return await _answer(request, conn, "knowledge-gaps", parse_window(from_, to, tz), level=level, top=top)
 
 
 CX_REPORTS = ("satisfaction", "effort", "theme-impact", "knowledge-gaps")
 
 
 async def build_cx_report(
-    conn: asyncpg.Connection, name: str, window: Window, *, group_by: GroupBy | None, level: ThemeLevel, top: int | None
+    conn: asyncpg.Connection,
+    name: str,
+    window: Window,
+    *,
+    group_by: GroupBy | None = None,
+    level: ThemeLevel = "leaf",
+    top: int | None = None,
 ) -> tuple[Report[Any], list[BaseModel], list[str]]:
-    """One of CX_REPORTS for the CLI: the report, its table rows and their columns."""
+    """One of CX_REPORTS for the routes and the CLI: the report, its table rows and their columns."""
     if name == "satisfaction":
         sat = await build_satisfaction(conn, window=window, group_by=group_by, level=level)
         return sat, list(sat.rows), satisfaction_columns(group_by)
@@ -231,4 +232,19 @@ async def build_cx_report(
         impact = await build_theme_impact(conn, window=window, level=level, top=top)
         return impact, list(impact.rows), THEME_IMPACT_COLUMNS
     gaps = await build_knowledge_gaps(conn, window=window, level=level, top=top)
+    # CSV is flat: the best article's fields inline.
     return gaps, [knowledge_gap_line(r) for r in gaps.rows], KNOWLEDGE_GAP_COLUMNS
+
+
+async def _answer(
+    request: Request,
+    conn: asyncpg.Connection,
+    name: str,
+    window: Window,
+    *,
+    group_by: GroupBy | None = None,
+    level: ThemeLevel = "leaf",
+    top: int | None = None,
+) -> Response:
+    report, rows, columns = await build_cx_report(conn, name, window, group_by=group_by, level=level, top=top)
+    return respond(request, report, rows, columns, name)
