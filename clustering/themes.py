@@ -35,6 +35,7 @@ from clustering.hysteresis import keep_merged_apart, stick_to_previous
 from clustering.keywords import label_themes
 from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
 from clustering.tree import parent_groups
+from clustering.trends import EMERGING_MAX_AGE, EMERGING_MIN_ITEMS
 
 # Keys of new themes are minted from here up, far above any database id; the writer swaps in
 # the ids Postgres gives the inserted rows.
@@ -141,9 +142,10 @@ class ThemePlan:
 
 
 def lifecycle(first_seen: datetime, last_seen: datetime, size: int, recent: int, before: int, now: datetime) -> str:
-    """emerging: first item under 14 days old and at least 5 items (metrics.md); fading: nothing in
-    the last 28 days, or under half the volume of the 28 days before; otherwise active."""
-    if first_seen > now - timedelta(days=14) and size >= 5:
+    """emerging: first item younger than EMERGING_MAX_AGE and at least EMERGING_MIN_ITEMS items
+    (the trend rule of metrics.md); fading: nothing in the last 28 days, or under half the volume
+    of the 28 days before; otherwise active."""
+    if first_seen > now - EMERGING_MAX_AGE and size >= EMERGING_MIN_ITEMS:
         return "emerging"
     if last_seen < now - timedelta(days=28) or (before >= 5 and recent < before / 2):
         return "fading"
