@@ -3,6 +3,7 @@
     python bench/themes_quality.py                      # every set, parents, labels, rare issue
     python bench/themes_quality.py --no-bertopic        # ours only
     python bench/themes_quality.py --method plscan      # the bake-off: another leaf clusterer
+    python bench/themes_quality.py --method evoc --sets b77_test,hwu64 --rare-seeds 0
     python bench/themes_quality.py --param link_similarity=0.05   # one ClusterParams changed
     python bench/themes_quality.py --scale 50000        # time resampled vectors, peak RSS
 
@@ -131,10 +132,24 @@ def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]
     """Ours, or a bake-off alternative (same vectors; alternatives get no post-processing)."""
     if name == "ours":
         return lambda vectors: cluster_vectors(vectors, params=params)
+    from clustering.cluster import _normalised, _reduce
+
+    if name == "leaf":  # HDBSCAN's condensed tree, leaf selection at the smallest theme size
+        import fast_hdbscan
+
+        def leaf(vectors: Vectors) -> Labels:
+            reduced, _ = _reduce(_normalised(vectors), seed=42, params=params)
+            model = fast_hdbscan.HDBSCAN(
+                min_cluster_size=params.min_cluster_size,
+                min_samples=params.min_samples,
+                cluster_selection_method="leaf",
+                reproducible=True,
+            )
+            return np.asarray(model.fit_predict(reduced), dtype=np.int64)
+
+        return leaf
     if name == "plscan":  # persistence-based selection over UMAP (the same 5-d map as ours)
         import fast_plscan
-
-        from clustering.cluster import _normalised, _reduce
 
         def plscan(vectors: Vectors) -> Labels:
             reduced, _ = _reduce(_normalised(vectors), seed=42, params=params)
@@ -224,9 +239,12 @@ def rare_issue(cluster: Callable[[Vectors], Labels], seeds: int, b77: Dataset, h
     print(f"rare issue: its own leaf in {found}/{seeds} seeds (goal >= 9/10)")
 
 
-def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds: int) -> None:
+def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds: int, only: list[str]) -> None:
     b77_test, b77_train, hwu = banking77("test"), banking77("train"), hwu64()
-    sets = [b77_test, b77_train, hwu, resampled([b77_train, b77_test, hwu], 50_000, "mix50k")]
+    sets = [b77_test, b77_train, hwu]
+    if "mix50k" in only:
+        sets.append(resampled([b77_train, b77_test, hwu], 50_000, "mix50k"))
+    sets = [s for s in sets if s.name in only]
     cluster = leaf_method(method, params)
     start = time.perf_counter()
     warm_up()
@@ -285,7 +303,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, help="time this many resampled vectors instead")
     parser.add_argument("--no-bertopic", action="store_true", help="skip the BERTopic comparison")
-    parser.add_argument("--method", default="ours", choices=["ours", "plscan", "evoc"])
+    parser.add_argument("--method", default="ours", choices=["ours", "leaf", "plscan", "evoc"])
+    parser.add_argument("--sets", default="b77_test,b77_train,hwu64,mix50k", help="comma-separated sets to run")
     parser.add_argument("--rare-seeds", type=int, default=10, help="seeds of the rare-issue check (0: skip)")
     parser.add_argument("--param", action="append", default=[], help="a ClusterParams field, name=value")
     args = parser.parse_args()
@@ -298,7 +317,7 @@ def main() -> None:
     if args.scale:
         scale(args.scale, params)
     else:
-        quality(args.method, params, with_bertopic=not args.no_bertopic, rare_seeds=args.rare_seeds)
+        quality(args.method, params, not args.no_bertopic, args.rare_seeds, args.sets.split(","))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ sample and the rest is assigned to the nearest centroid)::
     -> coarse HDBSCAN (clusters of at least area_share * n): the common themes
     -> merge clusters whose 384-d centroids are near-duplicates
     -> fine HDBSCAN (clusters of min_cluster_size = 10): each fine cluster that the coarse
-       cut left mostly unassigned becomes a theme of its own (a small, distinct issue)
+       cut left mostly unassigned, or that sits in a coarse cluster but is not similar to
+       the rest of it (centroid cosine below assign_similarity), becomes a theme of its own
+       (a small, distinct issue)
     -> noise, and members far from their own centroid, go to the nearest centroid if the
        cosine is high enough, else stay unassigned
     -> two rounds of a vote among each item's 15 nearest neighbours (original space)
@@ -58,7 +60,9 @@ class ClusterParams:
             cosine (average linkage) are merged. Lower merges related issues together.
         assign_similarity: Noise points (and, on the sampled path, items outside the sample)
             join the nearest centroid when its cosine is at least this. Lower leaves fewer
-            items unassigned but admits looser matches.
+            items unassigned but admits looser matches. The same floor splits a fine
+            cluster out of the coarse cluster around it (:func:`add_small_themes`): a piece
+            whose centroid the rest of its theme would not admit is a theme of its own.
         member_similarity: A clustered item whose cosine to its own centroid is below this
             is treated as noise (then re-homed as above); the neighbour vote may admit items
             down to this floor. Catches off-topic items that UMAP pulled into a dense
@@ -136,21 +140,36 @@ def _fit(unit: NDArray[np.float32], *, seed: int, params: ClusterParams) -> Labe
     labels = merge_near_duplicates(unit, labels, params.merge_similarity)
     if area > params.min_cluster_size:
         fine = _hdbscan(reduced, params.min_cluster_size, params.min_samples)
-        labels = add_small_themes(labels, fine)
+        labels = add_small_themes(labels, fine, vectors=unit, max_similarity=params.assign_similarity)
     return _by_size(_tidy(unit, labels, neighbours, params))
 
 
-def add_small_themes(coarse: NDArray[np.integer], fine: NDArray[np.integer], min_noise_share: float = 0.5) -> Labels:
-    """Make each fine cluster that the coarse map left mostly unassigned a theme of its own.
+def add_small_themes(
+    coarse: NDArray[np.integer],
+    fine: NDArray[np.integer],
+    min_noise_share: float = 0.5,
+    *,
+    vectors: NDArray[np.floating] | None = None,
+    max_similarity: float = 0.5,
+) -> Labels:
+    """Make each fine cluster that is not part of the coarse theme around it a theme of its own.
 
     The coarse cut only sees clusters of its (share-of-n) size; a small, distinct issue is
-    noise to it but a dense cluster of its own at the smallest theme size.
+    noise to it, or is swallowed by a larger coarse cluster next to it in the UMAP picture,
+    but is a dense cluster of its own at the smallest theme size.
 
     Args:
         coarse: Labels of the coarse map, shape ``(n,)``, ``-1`` unassigned.
         fine: Labels of the fine map (HDBSCAN at the smallest theme size), shape ``(n,)``.
         min_noise_share: A fine cluster becomes a theme when at least this share of its
             items is unassigned in the coarse map; only those items move to it.
+        vectors: Embeddings, shape ``(n, d)``. When given, a fine cluster that lies mostly
+            inside one coarse cluster also becomes a theme when its centroid has a cosine
+            below ``max_similarity`` to the centroid of the rest of that coarse cluster; its
+            items in that coarse cluster and in the noise move to it.
+        max_similarity: See ``vectors``; :func:`cluster_vectors` passes
+            ``assign_similarity``, the cosine below which an item is not admitted to a
+            theme: a piece that the theme would not admit is not part of it.
 
     Returns:
         Labels, shape ``(n,)``, int64: the coarse labels plus new labels above them.
@@ -158,16 +177,45 @@ def add_small_themes(coarse: NDArray[np.integer], fine: NDArray[np.integer], min
     labels = np.asarray(coarse, dtype=np.int64).copy()
     fine = np.asarray(fine, dtype=np.int64)
     ids = np.unique(fine[fine >= 0])
+    next_label = int(labels.max()) + 1 if labels.size else 0
+    in_fine = fine >= 0
     noise = labels < 0
-    share = np.bincount(fine[noise & (fine >= 0)], minlength=int(ids.max()) + 1 if ids.size else 0)
-    size = np.bincount(fine[fine >= 0], minlength=share.size)
-    chosen = ids[share[ids] >= min_noise_share * size[ids]]
-    lookup = np.full(share.size, -1, dtype=np.int64)
-    lookup[chosen] = int(labels.max()) + 1 + np.arange(chosen.size) if labels.size else np.arange(chosen.size)
-    move = noise & (fine >= 0)
-    move[move] = lookup[fine[move]] >= 0
-    labels[move] = lookup[fine[move]]
+    share = np.bincount(fine[noise & in_fine], minlength=int(ids.max()) + 1 if ids.size else 0)
+    size = np.bincount(fine[in_fine], minlength=share.size)
+    unit = _normalised(vectors) if vectors is not None else None
+    coarse_ids, coarse_sums = _sums(unit, labels) if unit is not None else (np.zeros(0, np.int64), None)
+    original = labels.copy()
+    for theme in ids.tolist():
+        members = fine == theme
+        if share[theme] >= min_noise_share * size[theme]:
+            move = members & noise
+        elif unit is not None and coarse_sums is not None:
+            hosts = original[members & ~noise]
+            host = int(np.bincount(hosts).argmax())
+            inside = members & (original == host)
+            rest_count = int((original == host).sum()) - int(inside.sum())
+            if rest_count < int(inside.sum()):
+                continue  # the fine cluster is most of its coarse cluster: it is that theme
+            piece = unit[inside].sum(axis=0, dtype=np.float64)
+            rest = coarse_sums[int(np.searchsorted(coarse_ids, host))] - piece
+            cosine = float(piece @ rest) / max(float(np.linalg.norm(piece) * np.linalg.norm(rest)), 1e-12)
+            if cosine >= max_similarity:
+                continue
+            move = inside | (members & noise)
+        else:
+            continue
+        labels[move] = next_label
+        next_label += 1
     return labels
+
+
+def _sums(unit: NDArray[np.float32], labels: Labels) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Sorted label ids and the sum of their members' vectors, shape ``(k, d)``."""
+    ids = np.unique(labels[labels >= 0]).astype(np.int64)
+    sums = np.zeros((ids.size, unit.shape[1]), dtype=np.float64)
+    assigned = labels >= 0
+    np.add.at(sums, np.searchsorted(ids, labels[assigned]), unit[assigned].astype(np.float64))
+    return ids, sums
 
 
 def _tidy(unit: NDArray[np.float32], labels: Labels, neighbours: NDArray[np.int64], params: ClusterParams) -> Labels:

@@ -79,7 +79,8 @@ def clean_for_terms(text: str) -> str:
 
 def stem(word: str) -> str:
     """A light English suffix stripper: enough to tell "card" and "cards" are one word."""
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+    # "ings" before "ing" and "s": "meetings" and "meeting" are one word ("meet").
+    for suffix, keep in (("ies", "y"), ("ings", ""), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             return word[: len(word) - len(suffix)] + keep
     return word

@@ -20,10 +20,9 @@ may gain items. Themes a person retired are not current and are never matched, s
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -548,15 +547,8 @@ def _names(
 ) -> dict[int, tuple[str, list[str]]]:
     if not (labels >= 0).any():
         return {}
-    # label_themes grows `vectors` and `siblings` (issue #21); pass them when it takes them.
-    namer: Callable[..., dict[int, tuple[str, list[str]]]] = label_themes
-    accepted = inspect.signature(label_themes).parameters
-    extra: dict[str, object] = {}
-    if "vectors" in accepted:
-        extra["vectors"] = vectors
-    if "siblings" in accepted and siblings is not None:
-        extra["siblings"] = dict(siblings)
-    return namer(list(texts), labels, reps, **extra)
+    # Central items speak for the theme; siblings (leaves of one parent) get unique labels.
+    return label_themes(list(texts), labels, reps, vectors=vectors, siblings=siblings)
 
 
 def _themes_of(

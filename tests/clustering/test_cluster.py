@@ -142,6 +142,22 @@ def test_small_themes_come_from_the_coarse_noise_only() -> None:
     assert add_small_themes(np.full(3, -1), np.array([0, 0, -1])).tolist() == [0, 0, -1]
 
 
+def test_a_fine_cluster_unlike_the_rest_of_its_coarse_cluster_becomes_a_theme() -> None:
+    points, _ = blobs(seed=8, n_blobs=3, per_blob=20)
+    # Coarse theme 0 swallowed blobs 0 and 1 (unrelated directions); blob 2 is theme 1.
+    coarse = np.repeat([0, 0, 1], 20)
+    coarse[-1] = -1
+    fine = np.repeat([4, 6, 8], 20)  # the fine cut keeps all three apart
+    labels = add_small_themes(coarse, fine, vectors=points, max_similarity=0.5)
+    assert len(set(labels[:20].tolist())) == 1 and len(set(labels[20:40].tolist())) == 1
+    assert labels[0] != labels[20] and labels[0] >= 0 and labels[20] >= 0
+    # Fine 8 is (all of) theme 1: nothing changes; its noise item is left to the re-homing.
+    assert labels[40:].tolist() == [1] * 19 + [-1]
+    # A piece as similar to the rest as the floor allows stays in its theme.
+    kept = add_small_themes(coarse, fine, vectors=points, max_similarity=-1.0)
+    assert kept[:40].tolist() == [0] * 40
+
+
 def test_merge_joins_near_duplicate_clusters_only() -> None:
     points, truth = blobs(seed=4, n_blobs=3, per_blob=40, spread=0.1)
     # Cut blob 0 in two: its halves have near-identical centroids.

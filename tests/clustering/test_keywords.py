@@ -104,3 +104,8 @@ def test_texts_in_an_unknown_script_still_get_a_label() -> None:
     assert labelled[0][0] == "ขอคืนเงิน"
     assert labelled[1][0].startswith("カードが")
     assert labelled[2] == ("12345", [])
+
+
+def test_plural_and_gerund_forms_share_a_stem() -> None:
+    assert stem("meetings") == stem("meeting") == stem("meet")
+    assert stem("cards") == stem("card")
