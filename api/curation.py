@@ -28,6 +28,7 @@ from db.queries.curation import (
     insert_change,
     insert_theme,
     lock_change,
+    lock_curation_shared,
     lock_themes,
     select_curated_theme,
     select_dependent_change,
@@ -57,6 +58,16 @@ from schemas.curation import (
     Undone,
 )
 from schemas.settings import Settings
+
+# How long a change waits for a clustering run that is writing its result before it gets 409.
+RUN_WAIT_S = 3.0
+
+
+async def hold_against_runs(conn: asyncpg.Connection) -> None:
+    """First statement of every curation transaction: a clustering run never writes over a change
+    committed while it computed (it sees the change and plans again; workers/themes.py)."""
+    if not await lock_curation_shared(conn, timeout_s=RUN_WAIT_S):
+        raise Conflict("A clustering run is writing its result; retry in a few seconds.")
 
 
 async def lock(conn: asyncpg.Connection, theme_ids: Iterable[int]) -> dict[int, LockedTheme]:
@@ -127,6 +138,7 @@ async def patch_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, p
     """Rename (the label is pinned), hide or unhide, re-parent (the parent is pinned)."""
     fields = patch.model_fields_set
     async with conn.transaction():
+        await hold_against_runs(conn)
         wanted = [theme_id] + ([patch.parent_id] if patch.parent_id is not None else [])
         locked = await lock(conn, wanted)
         current = locked[theme_id]
@@ -203,6 +215,7 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
         raise Unprocessable(f"Theme {body.into} cannot be merged into itself.")
     everyone = [*others, body.into]
     async with conn.transaction():
+        await hold_against_runs(conn)
         locked = await lock(conn, everyone)
         into = locked[body.into].theme
         for theme_id in everyone:
@@ -267,6 +280,7 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
     """These items belong to this theme from now on (pinned; an earlier pin is replaced)."""
     item_ids = sorted(set(body.item_ids))
     async with conn.transaction():
+        await hold_against_runs(conn)
         target = (await lock(conn, [theme_id]))[theme_id].theme
         require_current_leaf(target)
         column, scope = column_for(target.scope), target.scope
@@ -301,6 +315,7 @@ async def create_person_theme(
     item_ids = sorted(set(body.item_ids))
     column, scope = column_for(body.scope), body.scope
     async with conn.transaction():
+        await hold_against_runs(conn)
         items, pins, sources = await _items_and_sources(conn, item_ids, column=column, scope=scope)
         await lock(conn, sources)
         theme_id = await insert_theme(
@@ -359,6 +374,7 @@ async def _restore(conn: asyncpg.Connection, change_id: int, undo: dict[str, Any
 async def undo_change(conn: asyncpg.Connection, who: Principal, change_id: int) -> Undone:
     """Reverse one change; 409 when it is already undone or a later change depends on it."""
     async with conn.transaction():
+        await hold_against_runs(conn)
         try:
             change = await lock_change(conn, change_id=change_id)
         except asyncpg.exceptions.LockNotAvailableError:

@@ -10,7 +10,7 @@ import numpy as np
 from anyio import to_thread
 
 from api.auth import Principal
-from api.curation import lock, pin, require_current_leaf, snapshot
+from api.curation import hold_against_runs, lock, pin, require_current_leaf, snapshot
 from api.errors import Conflict, NotFound, Unprocessable
 from clustering.split import MIN_SPLIT_SIZE, describe_groups, nearest_group, propose_split
 from db.queries.curation import (
@@ -115,6 +115,7 @@ async def _groups_from_ids(
 async def split_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, body: ThemeSplit) -> Split:
     """Each group becomes a new theme with its items pinned; the old one gets split_into."""
     async with conn.transaction():
+        await hold_against_runs(conn)
         locked = await lock(conn, [theme_id])
         theme = locked[theme_id].theme
         require_current_leaf(theme)

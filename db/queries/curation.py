@@ -331,3 +331,58 @@ async def select_current_leaf_themes(conn: asyncpg.Connection, *, limit: int) ->
         limit,
     )
     return [CuratedTheme(**dict(r)) for r in rows]
+
+
+# Curation changes and a clustering run's write exclude each other: every curation transaction
+# holds this advisory lock shared from its first statement, a run takes it exclusively to read its
+# mark (the last change id) and again to write its result. So a change that commits while the run
+# computes has a larger id than the mark, and the write sees it (workers/themes.py re-plans).
+CURATION_LOCK = 7_301_015
+
+
+async def lock_curation_shared(conn: asyncpg.Connection, *, timeout_s: float) -> bool:
+    """Take the curation lock shared for this transaction; False when a clustering run held it
+    for `timeout_s` (it writes its result, or re-plans holding it)."""
+    if await conn.fetchval("SELECT pg_try_advisory_xact_lock_shared($1)", CURATION_LOCK):
+        return True
+    await conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'")
+    try:
+        async with conn.transaction():  # a savepoint: the timeout must not abort the caller's transaction
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CURATION_LOCK)
+    except asyncpg.exceptions.LockNotAvailableError:
+        return False
+    finally:
+        await conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    return True
+
+
+async def lock_curation(conn: asyncpg.Connection) -> None:
+    """A run's side, for this transaction: waits out the curation transactions in flight."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", CURATION_LOCK)
+
+
+async def lock_curation_session(conn: asyncpg.Connection) -> None:
+    """A run's side, until unlock_curation_session: curation calls wait, then get 409."""
+    await conn.execute("SELECT pg_advisory_lock($1)", CURATION_LOCK)
+
+
+async def unlock_curation_session(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", CURATION_LOCK)
+
+
+async def select_last_change_id(conn: asyncpg.Connection) -> int:
+    """The mark of a run's read; take it under lock_curation."""
+    last: int = await conn.fetchval("SELECT coalesce(max(change_id), 0) FROM curation_change")
+    return last
+
+
+async def select_changes_since(conn: asyncpg.Connection, *, after_id: int, scope: str) -> list[int]:
+    """Changes after the mark that touch a theme of the scope (intent corrections touch none: a
+    run's write keeps feature themes to feature requests by itself)."""
+    rows = await conn.fetch(
+        "SELECT c.change_id FROM curation_change c WHERE c.change_id > $1 AND EXISTS"
+        " (SELECT 1 FROM theme t WHERE t.theme_id = ANY(c.theme_ids) AND t.scope = $2) ORDER BY c.change_id",
+        after_id,
+        scope,
+    )
+    return [r["change_id"] for r in rows]
