@@ -10,7 +10,7 @@ splitting is in api/theme_split.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -38,6 +38,7 @@ from db.queries.curation import (
     update_change_undone,
     update_item_intent,
     update_items_leaving,
+    update_items_pinned,
     update_items_theme,
     update_theme_curated,
     update_theme_seen,
@@ -117,21 +118,17 @@ def snapshot(
 async def pin(
     conn: asyncpg.Connection,
     *,
-    item_ids: Sequence[int],
-    theme_id: int,
+    groups: Mapping[int, Sequence[int]],
     change_id: int,
     scope: str,
     column: ThemeColumn,
-    already_there: Iterable[int] = (),
 ) -> None:
-    """Put the items in the theme and pin them there (`already_there`: items needing no update)."""
-    skip = set(already_there)
-    moving = [i for i in item_ids if i not in skip]
-    await update_items_theme(conn, item_ids=moving, theme_ids=[theme_id] * len(moving), column=column)
-    await upsert_pins(
-        conn, item_ids=item_ids, theme_ids=[theme_id] * len(item_ids), change_ids=[change_id] * len(item_ids),
-        scope=scope,
-    )  # fmt: skip
+    """Put each group's items in its theme ({theme_id: item ids}) and pin them there."""
+    item_ids = [i for items in groups.values() for i in items]
+    theme_ids = [t for t, items in groups.items() for _ in items]
+    await update_items_pinned(
+        conn, item_ids=item_ids, theme_ids=theme_ids, change_id=change_id, scope=scope, column=column
+    )
 
 
 async def patch_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, patch: ThemePatch) -> ThemePatched:
@@ -232,10 +229,7 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
             conn, action="merge", api_key_id=who.api_key_id, theme_ids=everyone, item_ids=list(members),
             detail={**detail, "items": len(members)}, undo=undo,
         )  # fmt: skip
-        await pin(
-            conn, item_ids=sorted(members), theme_id=body.into, change_id=change_id, scope=scope, column=column,
-            already_there=[i for i, t in members.items() if t == body.into],
-        )  # fmt: skip
+        await pin(conn, groups={body.into: sorted(members)}, change_id=change_id, scope=scope, column=column)
         for theme_id in others:
             await update_theme_curated(
                 conn,
@@ -298,7 +292,7 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
             detail={"theme_id": theme_id, "items": len(item_ids), "from": origins},
             undo=snapshot([], items=items, column=column, pins=pins, scope=scope),
         )  # fmt: skip
-        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, groups={theme_id: item_ids}, change_id=change_id, scope=scope, column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=[theme_id, *sources])
         result = await select_curated_theme(conn, theme_id=theme_id)
@@ -332,7 +326,7 @@ async def create_person_theme(
             detail=detail, undo=snapshot([], items=items, column=column, pins=pins, scope=scope,
                                           new_theme_ids=[theme_id]),
         )  # fmt: skip
-        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, groups={theme_id: item_ids}, change_id=change_id, scope=scope, column=column)
         await update_theme_seen(conn, theme_ids=[theme_id], column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=sorted(sources))

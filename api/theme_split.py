@@ -179,10 +179,8 @@ async def split_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, b
             conn, action="split", api_key_id=who.api_key_id, theme_ids=[theme_id, *new_ids],
             item_ids=list(members), detail=detail, undo=undo,
         )  # fmt: skip
-        for new_id, g in zip(new_ids, groups, strict=True):
-            await pin(
-                conn, item_ids=sorted(g["item_ids"]), theme_id=new_id, change_id=change_id, scope=scope, column=column
-            )
+        placed_in = {new_id: sorted(g["item_ids"]) for new_id, g in zip(new_ids, groups, strict=True)}
+        await pin(conn, groups=placed_in, change_id=change_id, scope=scope, column=column)
         await update_theme_curated(
             conn, theme_id=theme_id, fields={"status": "split_into", "split_into": new_ids, "is_current": False}
         )

@@ -212,6 +212,27 @@ async def upsert_pins(
     )  # fmt: skip
 
 
+async def update_items_pinned(
+    conn: asyncpg.Connection,
+    *,
+    item_ids: Sequence[int],
+    theme_ids: Sequence[int],
+    change_id: int,
+    scope: str,
+    column: ThemeColumn,
+) -> None:
+    """Item i goes to theme_ids[i] and is pinned there by this change, in one round trip (items
+    already there are not rewritten)."""
+    await conn.execute(
+        "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(item_id, theme_id)),"
+        f" moved AS (UPDATE item i SET {column} = t.theme_id FROM t"
+        f"  WHERE i.item_id = t.item_id AND i.{column} IS DISTINCT FROM t.theme_id)"
+        " INSERT INTO theme_pin (item_id, scope, theme_id, change_id) SELECT item_id, $3, theme_id, $4 FROM t"
+        " ON CONFLICT (item_id, scope) DO UPDATE SET theme_id = excluded.theme_id, change_id = excluded.change_id",
+        list(item_ids), list(theme_ids), scope, change_id,
+    )  # fmt: skip
+
+
 async def delete_pins_of_change(conn: asyncpg.Connection, *, change_id: int) -> None:
     await conn.execute("DELETE FROM theme_pin WHERE change_id = $1", change_id)
 
