@@ -10,7 +10,7 @@ splitting is in api/theme_split.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,6 +28,7 @@ from db.queries.curation import (
     insert_change,
     insert_theme,
     lock_change,
+    lock_curation_shared,
     lock_themes,
     select_curated_theme,
     select_dependent_change,
@@ -37,6 +38,7 @@ from db.queries.curation import (
     update_change_undone,
     update_item_intent,
     update_items_leaving,
+    update_items_pinned,
     update_items_theme,
     update_theme_curated,
     update_theme_seen,
@@ -57,6 +59,16 @@ from schemas.curation import (
     Undone,
 )
 from schemas.settings import Settings
+
+# How long a change waits for a clustering run that is writing its result before it gets 409.
+RUN_WAIT_S = 3.0
+
+
+async def hold_against_runs(conn: asyncpg.Connection) -> None:
+    """First statement of every curation transaction: a clustering run never writes over a change
+    committed while it computed (it sees the change and plans again; workers/themes.py)."""
+    if not await lock_curation_shared(conn, timeout_s=RUN_WAIT_S):
+        raise Conflict("A clustering run is writing its result; retry in a few seconds.")
 
 
 async def lock(conn: asyncpg.Connection, theme_ids: Iterable[int]) -> dict[int, LockedTheme]:
@@ -106,27 +118,24 @@ def snapshot(
 async def pin(
     conn: asyncpg.Connection,
     *,
-    item_ids: Sequence[int],
-    theme_id: int,
+    groups: Mapping[int, Sequence[int]],
     change_id: int,
     scope: str,
     column: ThemeColumn,
-    already_there: Iterable[int] = (),
 ) -> None:
-    """Put the items in the theme and pin them there (`already_there`: items needing no update)."""
-    skip = set(already_there)
-    moving = [i for i in item_ids if i not in skip]
-    await update_items_theme(conn, item_ids=moving, theme_ids=[theme_id] * len(moving), column=column)
-    await upsert_pins(
-        conn, item_ids=item_ids, theme_ids=[theme_id] * len(item_ids), change_ids=[change_id] * len(item_ids),
-        scope=scope,
-    )  # fmt: skip
+    """Put each group's items in its theme ({theme_id: item ids}) and pin them there."""
+    item_ids = [i for items in groups.values() for i in items]
+    theme_ids = [t for t, items in groups.items() for _ in items]
+    await update_items_pinned(
+        conn, item_ids=item_ids, theme_ids=theme_ids, change_id=change_id, scope=scope, column=column
+    )
 
 
 async def patch_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, patch: ThemePatch) -> ThemePatched:
     """Rename (the label is pinned), hide or unhide, re-parent (the parent is pinned)."""
     fields = patch.model_fields_set
     async with conn.transaction():
+        await hold_against_runs(conn)
         wanted = [theme_id] + ([patch.parent_id] if patch.parent_id is not None else [])
         locked = await lock(conn, wanted)
         current = locked[theme_id]
@@ -203,6 +212,7 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
         raise Unprocessable(f"Theme {body.into} cannot be merged into itself.")
     everyone = [*others, body.into]
     async with conn.transaction():
+        await hold_against_runs(conn)
         locked = await lock(conn, everyone)
         into = locked[body.into].theme
         for theme_id in everyone:
@@ -219,10 +229,7 @@ async def merge_themes(conn: asyncpg.Connection, who: Principal, body: ThemeMerg
             conn, action="merge", api_key_id=who.api_key_id, theme_ids=everyone, item_ids=list(members),
             detail={**detail, "items": len(members)}, undo=undo,
         )  # fmt: skip
-        await pin(
-            conn, item_ids=sorted(members), theme_id=body.into, change_id=change_id, scope=scope, column=column,
-            already_there=[i for i, t in members.items() if t == body.into],
-        )  # fmt: skip
+        await pin(conn, groups={body.into: sorted(members)}, change_id=change_id, scope=scope, column=column)
         for theme_id in others:
             await update_theme_curated(
                 conn,
@@ -267,6 +274,7 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
     """These items belong to this theme from now on (pinned; an earlier pin is replaced)."""
     item_ids = sorted(set(body.item_ids))
     async with conn.transaction():
+        await hold_against_runs(conn)
         target = (await lock(conn, [theme_id]))[theme_id].theme
         require_current_leaf(target)
         column, scope = column_for(target.scope), target.scope
@@ -284,7 +292,7 @@ async def move_items(conn: asyncpg.Connection, who: Principal, theme_id: int, bo
             detail={"theme_id": theme_id, "items": len(item_ids), "from": origins},
             undo=snapshot([], items=items, column=column, pins=pins, scope=scope),
         )  # fmt: skip
-        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, groups={theme_id: item_ids}, change_id=change_id, scope=scope, column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=[theme_id, *sources])
         result = await select_curated_theme(conn, theme_id=theme_id)
@@ -301,6 +309,7 @@ async def create_person_theme(
     item_ids = sorted(set(body.item_ids))
     column, scope = column_for(body.scope), body.scope
     async with conn.transaction():
+        await hold_against_runs(conn)
         items, pins, sources = await _items_and_sources(conn, item_ids, column=column, scope=scope)
         await lock(conn, sources)
         theme_id = await insert_theme(
@@ -317,7 +326,7 @@ async def create_person_theme(
             detail=detail, undo=snapshot([], items=items, column=column, pins=pins, scope=scope,
                                           new_theme_ids=[theme_id]),
         )  # fmt: skip
-        await pin(conn, item_ids=item_ids, theme_id=theme_id, change_id=change_id, scope=scope, column=column)
+        await pin(conn, groups={theme_id: item_ids}, change_id=change_id, scope=scope, column=column)
         await update_theme_seen(conn, theme_ids=[theme_id], column=column)
         await update_theme_sizes(conn, theme_ids=[theme_id, *sources], column=column)
         await update_theme_versions(conn, theme_ids=sorted(sources))
@@ -359,6 +368,7 @@ async def _restore(conn: asyncpg.Connection, change_id: int, undo: dict[str, Any
 async def undo_change(conn: asyncpg.Connection, who: Principal, change_id: int) -> Undone:
     """Reverse one change; 409 when it is already undone or a later change depends on it."""
     async with conn.transaction():
+        await hold_against_runs(conn)
         try:
             change = await lock_change(conn, change_id=change_id)
         except asyncpg.exceptions.LockNotAvailableError:

@@ -10,7 +10,7 @@ import numpy as np
 from anyio import to_thread
 
 from api.auth import Principal
-from api.curation import lock, pin, require_current_leaf, snapshot
+from api.curation import hold_against_runs, lock, pin, require_current_leaf, snapshot
 from api.errors import Conflict, NotFound, Unprocessable
 from clustering.split import MIN_SPLIT_SIZE, describe_groups, nearest_group, propose_split
 from db.queries.curation import (
@@ -115,6 +115,7 @@ async def _groups_from_ids(
 async def split_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, body: ThemeSplit) -> Split:
     """Each group becomes a new theme with its items pinned; the old one gets split_into."""
     async with conn.transaction():
+        await hold_against_runs(conn)
         locked = await lock(conn, [theme_id])
         theme = locked[theme_id].theme
         require_current_leaf(theme)
@@ -178,10 +179,8 @@ async def split_theme(conn: asyncpg.Connection, who: Principal, theme_id: int, b
             conn, action="split", api_key_id=who.api_key_id, theme_ids=[theme_id, *new_ids],
             item_ids=list(members), detail=detail, undo=undo,
         )  # fmt: skip
-        for new_id, g in zip(new_ids, groups, strict=True):
-            await pin(
-                conn, item_ids=sorted(g["item_ids"]), theme_id=new_id, change_id=change_id, scope=scope, column=column
-            )
+        placed_in = {new_id: sorted(g["item_ids"]) for new_id, g in zip(new_ids, groups, strict=True)}
+        await pin(conn, groups=placed_in, change_id=change_id, scope=scope, column=column)
         await update_theme_curated(
             conn, theme_id=theme_id, fields={"status": "split_into", "split_into": new_ids, "is_current": False}
         )

@@ -4,6 +4,11 @@ their parents, curation), one call to ``clustering.themes.recluster``, one write
 One run per scope at a time: the job holds a session advisory lock on its own connection (never a
 pooled one, whose reset would drop it) for the whole run. Theme ids are carried over from the
 previous run by shared members and centroid similarity, so a trend line keeps meaning something.
+
+A person may curate while the run computes. The run marks the last curation change when it reads
+and checks, under the curation lock in its write transaction, that no change to a theme of its
+scope came since; if one did it plans again from a fresh read (the last attempt holds the lock
+throughout), so a person's decision is never written over by a plan that did not know it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from db.pool import connect
+from db.queries.curation import (
+    lock_curation,
+    lock_curation_session,
+    select_changes_since,
+    select_last_change_id,
+    unlock_curation_session,
+)
 from db.queries.runs import (
     select_last_digest,
     select_run,
@@ -73,15 +85,40 @@ async def cluster_items(run_id: int) -> str:
         await conn.close()
 
 
+# Plans made over again when a curation change commits while the run computes; the last attempt
+# holds the curation lock from its read to its write (curation calls meanwhile wait, then get 409).
+REPLANS = 2
+
+
 async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str) -> None:
+    for attempt in range(REPLANS + 1):
+        last = attempt == REPLANS
+        if last:
+            await lock_curation_session(conn)
+        try:
+            if await _attempt(conn, settings, run_id, scope, replans=attempt, last=last):
+                return
+        finally:
+            if last:
+                await unlock_curation_session(conn)
+
+
+async def _attempt(
+    conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str, *, replans: int, last: bool
+) -> bool:
+    """Read, plan and write once; False (nothing written) when a person's change to a theme of the
+    scope committed after the read: its decision is not in the plan, so the plan must not win."""
     from clustering.cluster import ClusterParams
     from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
     from clustering.themes import recluster
 
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"replans": float(replans)} if replans else {}
     started = time.perf_counter()
     embedder_class = OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
     model_version = embedder_class.model_version  # the stored vectors' key; no need to load the model
+    async with conn.transaction():
+        await lock_curation(conn)  # waits out changes in flight: every later one has a larger id
+        mark = await select_last_change_id(conn)
     data = await select_clustering_input(
         conn, scope=scope, model_version=model_version, window_days=settings.cluster_window_days
     )
@@ -102,7 +139,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
                 conn, run_id=run_id, items=n, themes=len({t for t in data.theme_ids if t is not None}),
                 unassigned=sum(t is None for t in data.theme_ids), kept_share=1.0, ari=1.0, timings=timings,
             )  # fmt: skip
-        return
+        return True
 
     plan = recluster(
         data.vectors,
@@ -120,6 +157,12 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
 
     step = time.perf_counter()
     async with conn.transaction():
+        await lock_curation(conn)  # no curation change commits between this check and the commit
+        if not last:
+            changed = await select_changes_since(conn, after_id=mark, scope=scope)
+            if changed:
+                log.info("run %s plans again: curation changes %s came after its read", run_id, changed[:10])
+                return False
         real: dict[int, int] = {}
         for theme in plan.themes:  # parents first, so each leaf's parent has its real id
             write = ThemeWrite(
@@ -158,6 +201,7 @@ async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope:
         "run %s: %d items, %d leaf themes, %d unassigned, parent ids kept %s, %s",
         run_id, n, leaves, unassigned, plan.parent_kept_share, timings,
     )  # fmt: skip
+    return True
 
 
 def input_digest(

@@ -212,6 +212,27 @@ async def upsert_pins(
     )  # fmt: skip
 
 
+async def update_items_pinned(
+    conn: asyncpg.Connection,
+    *,
+    item_ids: Sequence[int],
+    theme_ids: Sequence[int],
+    change_id: int,
+    scope: str,
+    column: ThemeColumn,
+) -> None:
+    """Item i goes to theme_ids[i] and is pinned there by this change, in one round trip (items
+    already there are not rewritten)."""
+    await conn.execute(
+        "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(item_id, theme_id)),"
+        f" moved AS (UPDATE item i SET {column} = t.theme_id FROM t"
+        f"  WHERE i.item_id = t.item_id AND i.{column} IS DISTINCT FROM t.theme_id)"
+        " INSERT INTO theme_pin (item_id, scope, theme_id, change_id) SELECT item_id, $3, theme_id, $4 FROM t"
+        " ON CONFLICT (item_id, scope) DO UPDATE SET theme_id = excluded.theme_id, change_id = excluded.change_id",
+        list(item_ids), list(theme_ids), scope, change_id,
+    )  # fmt: skip
+
+
 async def delete_pins_of_change(conn: asyncpg.Connection, *, change_id: int) -> None:
     await conn.execute("DELETE FROM theme_pin WHERE change_id = $1", change_id)
 
@@ -331,3 +352,58 @@ async def select_current_leaf_themes(conn: asyncpg.Connection, *, limit: int) ->
         limit,
     )
     return [CuratedTheme(**dict(r)) for r in rows]
+
+
+# Curation changes and a clustering run's write exclude each other: every curation transaction
+# holds this advisory lock shared from its first statement, a run takes it exclusively to read its
+# mark (the last change id) and again to write its result. So a change that commits while the run
+# computes has a larger id than the mark, and the write sees it (workers/themes.py re-plans).
+CURATION_LOCK = 7_301_015
+
+
+async def lock_curation_shared(conn: asyncpg.Connection, *, timeout_s: float) -> bool:
+    """Take the curation lock shared for this transaction; False when a clustering run held it
+    for `timeout_s` (it writes its result, or re-plans holding it)."""
+    if await conn.fetchval("SELECT pg_try_advisory_xact_lock_shared($1)", CURATION_LOCK):
+        return True
+    await conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'")
+    try:
+        async with conn.transaction():  # a savepoint: the timeout must not abort the caller's transaction
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CURATION_LOCK)
+    except asyncpg.exceptions.LockNotAvailableError:
+        return False
+    finally:
+        await conn.execute("SET LOCAL lock_timeout = DEFAULT")
+    return True
+
+
+async def lock_curation(conn: asyncpg.Connection) -> None:
+    """A run's side, for this transaction: waits out the curation transactions in flight."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", CURATION_LOCK)
+
+
+async def lock_curation_session(conn: asyncpg.Connection) -> None:
+    """A run's side, until unlock_curation_session: curation calls wait, then get 409."""
+    await conn.execute("SELECT pg_advisory_lock($1)", CURATION_LOCK)
+
+
+async def unlock_curation_session(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", CURATION_LOCK)
+
+
+async def select_last_change_id(conn: asyncpg.Connection) -> int:
+    """The mark of a run's read; take it under lock_curation."""
+    last: int = await conn.fetchval("SELECT coalesce(max(change_id), 0) FROM curation_change")
+    return last
+
+
+async def select_changes_since(conn: asyncpg.Connection, *, after_id: int, scope: str) -> list[int]:
+    """Changes after the mark that touch a theme of the scope (intent corrections touch none: a
+    run's write keeps feature themes to feature requests by itself)."""
+    rows = await conn.fetch(
+        "SELECT c.change_id FROM curation_change c WHERE c.change_id > $1 AND EXISTS"
+        " (SELECT 1 FROM theme t WHERE t.theme_id = ANY(c.theme_ids) AND t.scope = $2) ORDER BY c.change_id",
+        after_id,
+        scope,
+    )
+    return [r["change_id"] for r in rows]

@@ -190,11 +190,15 @@ async def update_item_themes(
     conn: asyncpg.Connection, *, scope: str, item_ids: Sequence[int], theme_ids: Sequence[int | None]
 ) -> None:
     column = "theme_id" if scope == "all" else "feature_theme_id"
+    # A person may correct an item's intent while the run computes: a feature theme still holds
+    # feature requests only (the condition is checked again on the row the correction wrote).
     await conn.execute(
         f"UPDATE item i SET {column} = t.theme_id FROM unnest($1::bigint[], $2::bigint[]) AS t(item_id, theme_id)"
-        f" WHERE i.item_id = t.item_id AND i.{column} IS DISTINCT FROM t.theme_id",
+        f" WHERE i.item_id = t.item_id AND i.{column} IS DISTINCT FROM t.theme_id"
+        " AND ($3 = 'all' OR i.intent = 'feature_request')",
         list(item_ids),
         list(theme_ids),
+        scope,
     )
 
 

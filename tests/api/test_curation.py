@@ -407,3 +407,53 @@ async def test_an_intent_correction_is_undone_through_the_same_route(
     assert (await app_client.post(f"/v1/curation/{change}/undo", headers=curator)).status_code == 409
     undo_row = await db.fetchval("SELECT change_id FROM curation_change WHERE action = 'undo'")
     assert (await app_client.post(f"/v1/curation/{undo_row}/undo", headers=curator)).status_code == 422
+
+
+async def test_every_curation_route_answers_404_for_an_unknown_theme_and_403_for_a_read_key(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection, curator: dict[str, str]
+) -> None:
+    theme = await add_theme(db, "refund")
+    items = await add_items(db, theme, ["refund"] * 6, direction(0), seed=3)
+    before = await snapshot(db)
+    unknown = [
+        ("PATCH", "/v1/themes/99999", {"label": "x"}),
+        ("POST", "/v1/themes/99999/split", {"groups": [items[:3], items[3:]]}),
+        ("POST", "/v1/themes/99999/split-preview", {}),
+        ("POST", "/v1/themes/99999/items", {"item_ids": items[:1]}),
+        ("GET", "/v1/themes/99999/backfill", None),
+        ("POST", "/v1/themes/99999/backfill", None),
+        ("GET", "/v1/themes/99999/history", None),
+        ("POST", "/v1/curation/99999/undo", None),
+        ("PATCH", "/v1/items/99999", {"intent": "feature_request"}),
+    ]
+    for method, url, body in unknown:
+        resp = await app_client.request(method, url, json=body, headers=curator)
+        assert resp.status_code == 404 and resp.json()["error"] == "not_found", (url, resp.text)
+    reader = auth(await make_key(app_client, "read"))
+    for method, url, body in [
+        ("POST", f"/v1/themes/{theme}/backfill", None),
+        ("PATCH", f"/v1/items/{items[0]}", {"intent": "feature_request"}),
+    ]:
+        resp = await app_client.request(method, url, json=body, headers=reader)
+        assert resp.status_code == 403 and resp.json()["error"] == "forbidden", (url, resp.text)
+    assert await snapshot(db) == before
+    assert await db.fetchval("SELECT count(*) FROM curation_change") == 0
+
+
+async def test_a_change_while_a_clustering_run_writes_waits_then_gets_409_and_changes_nothing(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection, curator: dict[str, str]
+) -> None:
+    from db.queries.curation import lock_curation_session, unlock_curation_session
+
+    theme = await add_theme(db, "refund")
+    await lock_curation_session(db)  # what a run's write (or its last attempt) holds
+    try:
+        held = await app_client.patch(f"/v1/themes/{theme}", json={"label": "Refunds"}, headers=curator)
+    finally:
+        await unlock_curation_session(db)
+    assert held.status_code == 409 and "clustering run" in held.json()["detail"]
+    assert await db.fetchval("SELECT label FROM theme WHERE theme_id = $1", theme) == "refund"
+    assert await db.fetchval("SELECT count(*) FROM curation_change") == 0
+    # once the run has written, the same change goes through
+    resp = await app_client.patch(f"/v1/themes/{theme}", json={"label": "Refunds"}, headers=curator)
+    assert resp.status_code == 200

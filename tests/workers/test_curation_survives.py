@@ -7,6 +7,7 @@ clustering job. Every decision must still hold, and the issues nobody touched mu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import asyncpg
@@ -131,3 +132,101 @@ async def test_ten_decisions_of_every_kind_hold_through_two_runs_on_grown_data(
     after = await _untouched_nmi(db, truth)
     assert abs(after - before) <= 0.01, (before, after)
     assert np.isfinite(after)
+
+
+def _merge_in_another_session(database_url: str, gone: int, into: int) -> object:
+    """A person's merge committed on its own connection (in a thread: the run blocks this loop)."""
+    import asyncio
+    import threading
+
+    from api import curation
+    from api.auth import Principal
+    from schemas.curation import ThemeMerge
+
+    outcome: list[object] = []
+
+    async def merge() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            outcome.append(
+                await curation.merge_themes(
+                    conn, Principal(None, frozenset({"admin"})), ThemeMerge(theme_ids=[gone], into=into)
+                )
+            )
+        except Exception as exc:  # the Conflict of a change made while the run holds the lock
+            outcome.append(exc)
+        finally:
+            await conn.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(merge()))
+    thread.start()
+    thread.join()
+    return outcome[0]
+
+
+async def _four_issues(db: asyncpg.Connection) -> tuple[list[int], list[int]]:
+    ids = await add_items(db, blobs(30, centres(6, seed=21), seed=4), [f"topic{n}" for n in range(6)], start=0)
+    assert (await run(db))["status"] == "done"
+    leaf = sorted({r["theme_id"] for r in await db.fetch("SELECT theme_id FROM item WHERE theme_id IS NOT NULL")})
+    assert len(leaf) == 6
+    return ids, leaf
+
+
+@pytest.mark.slow
+async def test_a_merge_committed_while_a_run_computes_holds(
+    job_settings: Settings, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clustering.themes
+    from schemas.curation import Merged
+
+    ids, leaf = await _four_issues(db)
+    await add_items(db, blobs(8, centres(6, seed=21), seed=5), [f"topic{n}" for n in range(6)], start=len(ids))
+    real = clustering.themes.recluster
+    made: list[object] = []
+
+    def recluster_while_a_person_merges(*args: object, **kwargs: object) -> object:
+        plan = real(*args, **kwargs)  # type: ignore[arg-type]
+        if not made:  # after the run's read, before its write
+            made.append(_merge_in_another_session(job_settings.database_url, leaf[0], leaf[1]))
+        return plan
+
+    monkeypatch.setattr(clustering.themes, "recluster", recluster_while_a_person_merges)
+    result = await run(db)
+    assert result["status"] == "done"
+    assert isinstance(made[0], Merged)
+    gone = await db.fetchrow("SELECT is_current, merged_into FROM theme WHERE theme_id = $1", leaf[0])
+    assert gone is not None and not gone["is_current"] and gone["merged_into"] == leaf[1]
+    pinned = [r["item_id"] for r in await db.fetch("SELECT item_id FROM theme_pin WHERE theme_id = $1", leaf[1])]
+    assignment = dict(await db.fetch("SELECT item_id, theme_id FROM item WHERE item_id = ANY($1)", pinned))
+    assert len(pinned) >= 60 and set(assignment.values()) == {leaf[1]}
+    assert json.loads(str(result["timings"]))["replans"] == 1.0
+
+
+@pytest.mark.slow
+async def test_a_run_that_keeps_meeting_changes_plans_holding_the_lock_and_the_change_gets_409(
+    job_settings: Settings, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clustering.themes
+    from api.errors import Conflict
+    from schemas.curation import Merged
+
+    ids, leaf = await _four_issues(db)
+    await add_items(db, blobs(8, centres(6, seed=21), seed=5), [f"topic{n}" for n in range(6)], start=len(ids))
+    real = clustering.themes.recluster
+    made: list[object] = []
+    pairs = [(leaf[0], leaf[1]), (leaf[2], leaf[3]), (leaf[4], leaf[5])]
+
+    def recluster_while_people_merge(*args: object, **kwargs: object) -> object:
+        plan = real(*args, **kwargs)  # type: ignore[arg-type]
+        gone, into = pairs[len(made)]
+        made.append(_merge_in_another_session(job_settings.database_url, gone, into))
+        return plan
+
+    monkeypatch.setattr(clustering.themes, "recluster", recluster_while_people_merge)
+    result = await run(db)
+    assert result["status"] == "done" and json.loads(str(result["timings"]))["replans"] == 2.0
+    assert isinstance(made[0], Merged) and isinstance(made[1], Merged) and isinstance(made[2], Conflict)
+    themes = {r["theme_id"]: r for r in await db.fetch("SELECT * FROM theme")}
+    for gone, into in pairs[:2]:
+        assert not themes[gone]["is_current"] and themes[gone]["merged_into"] == into
+    assert themes[leaf[4]]["is_current"]  # the refused merge changed nothing
