@@ -251,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     outcome = retrain(base, five_k, clf, config=config)
     seconds = time.perf_counter() - started
     print(
-        f"== Retrain on {len(base)} shipped rows + 5,000 corrections (held-back fit, 3-fold CV, final fit):"
+        f"== Retrain on {len(base)} shipped rows + 5,000 corrections"
+        " (2-fold CV over the corrections, compared out of fold, final fit):"
         f" {seconds:.1f} s; accepted {outcome.accepted}; CV macro-F1 {outcome.cv.macro_f1:.3f}"
     )
 

@@ -8,7 +8,14 @@ import pytest
 
 from clustering.embed import OnnxInt8Embedder
 from clustering.intent import LABELS, VARIANTS, IntentClassifier, resolve_intent, shipped_paths
-from clustering.intent_train import LabelledSet, ModelConfig, design_matrix, fit_classifier, held_back_rows
+from clustering.intent_train import (
+    LabelledSet,
+    ModelConfig,
+    design_matrix,
+    fit_classifier,
+    fit_team_head,
+    held_back_rows,
+)
 from clustering.text import prepare_text
 
 DIM = 384
@@ -280,3 +287,22 @@ def test_the_permissive_variant_holds_no_gpl_rows_and_both_variants_load() -> No
             assert "GPL" not in clf.metadata["licence"]
         else:
             assert "ticket_tagger" in set(rows.sources) and "GPL-3.0" in clf.metadata["licence"]
+
+
+def test_a_team_head_without_corrections_is_the_shipped_model_and_learns_a_new_region(
+    shipped: IntentClassifier,
+) -> None:
+    rng = np.random.default_rng(8)
+    vectors = unit_rows(rng, 40)
+    texts = [f"note {i} about the export screen" for i in range(40)]
+    unchanged = fit_team_head(shipped, LabelledSet([], [], [], np.zeros((0, shipped.embedding_dim))))
+    np.testing.assert_allclose(
+        unchanged.predict_proba(vectors, texts), shipped.predict_proba(vectors, texts), atol=1e-9
+    )
+
+    # This team files items in one new region of the space as bugs: the folded model learns it.
+    centre = unit_rows(rng, 1)[0] * 3
+    team = unit_rows(rng, 60, centre)
+    team_texts = [f"roadmap note {i}" for i in range(60)]
+    head = fit_team_head(shipped, LabelledSet(team_texts[:40], ["bug"] * 40, [1.0] * 40, team[:40]))
+    assert head.predict(team[40:], team_texts[40:])[0].count("bug") >= 18
