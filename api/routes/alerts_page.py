@@ -23,7 +23,7 @@ from api.dashboard.weeks import parse_weeks
 from api.deps import AppSettings, DbConn, RowId
 from api.errors import BadRequest, Forbidden, NotFound, Unprocessable
 from api.routes.alerts import create_destination, create_rule, test_destination
-from api.routes.dashboard import MAX_FORM_BYTES, DashboardRoute, _check_same_origin, _page_context
+from api.routes.dashboard import MAX_FORM_BYTES, DashboardRoute, check_same_origin, page_context
 from db.queries.alerts import delete_rule, update_incident_status
 from schemas.alerts import DestinationCreate, RuleCreate
 
@@ -44,7 +44,7 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     weeks = parse_weeks(tz, None)
-    context = await _page_context(conn, weeks=weeks, source=None, week=None)
+    context = await page_context(conn, weeks=weeks, source=None, week=None)
     context.update(await build_alerts(conn, status=status or None))
     context.update(
         can_curate=viewer.allows("curate"), can_admin=viewer.allows("admin"), notice=notice, secret=secret,
@@ -67,7 +67,7 @@ async def get_alerts_page(
 
 
 async def _form_lists(request: Request) -> dict[str, list[str]]:
-    _check_same_origin(request)
+    check_same_origin(request)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise BadRequest("That form is too large.")

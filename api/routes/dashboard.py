@@ -118,7 +118,7 @@ Source = Annotated[str | None, Query(max_length=64)]
 Week = Annotated[str | None, Query(max_length=10, description="Any date in the week, YYYY-MM-DD")]
 
 
-async def _page_context(conn: DbConn, *, weeks: Weeks, source: str | None, week: str | None) -> dict[str, Any]:
+async def page_context(conn: DbConn, *, weeks: Weeks, source: str | None, week: str | None) -> dict[str, Any]:
     """What the layout needs on every page: the filters (kept in every link) and their choices.
     A week is carried in links only when one was chosen, so "this week" keeps moving with time."""
     zones = list(COMMON_ZONES) if weeks.tz in COMMON_ZONES else [weeks.tz, *COMMON_ZONES]
@@ -141,7 +141,7 @@ async def get_overview(
     request: Request, conn: DbConn, _: Viewer, tz: Tz = None, source: Source = None, week: Week = None
 ) -> Response:
     weeks, source = _filters(tz, source, week)
-    context = await _page_context(conn, weeks=weeks, source=source, week=week)
+    context = await page_context(conn, weeks=weeks, source=source, week=week)
     context.update(await build_overview(conn, weeks=weeks, source=source))
     return render(request, "overview.html", {**context, "nav": "overview"})
 
@@ -158,7 +158,7 @@ async def get_theme_page(
     items_week: Annotated[str | None, Query(max_length=10, description="Only the items of this week")] = None,
 ) -> Response:
     weeks = parse_weeks(tz, week)
-    context = await _page_context(conn, weeks=weeks, source=None, week=week)
+    context = await page_context(conn, weeks=weeks, source=None, week=week)
     only = parse_day(items_week, "items_week") if items_week else None
     pii = viewer.allows("pii")
     context.update(await build_theme(conn, theme_id=theme_id, weeks=weeks, cursor=cursor, pii=pii, items_week=only))
@@ -172,7 +172,7 @@ async def get_features(
     request: Request, conn: DbConn, _: Viewer, tz: Tz = None, source: Source = None, week: Week = None
 ) -> Response:
     weeks, source = _filters(tz, source, week)
-    context = await _page_context(conn, weeks=weeks, source=source, week=week)
+    context = await page_context(conn, weeks=weeks, source=source, week=week)
     context.update(await build_features(conn, weeks=weeks, source=source))
     return render(request, "features.html", {**context, "nav": "features"})
 
@@ -187,7 +187,7 @@ async def get_operations(
     metric: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     weeks = parse_weeks(tz, week)
-    context = await _page_context(conn, weeks=weeks, source=None, week=week)
+    context = await page_context(conn, weeks=weeks, source=None, week=week)
     context.update(await build_operations(conn, weeks=weeks, metric=parse_metric(metric)))
     context["filters"]["metric"] = metric
     return render(request, "operations.html", {**context, "nav": "operations", "metric_names": METRIC_NAMES})
@@ -196,7 +196,7 @@ async def get_operations(
 @router.get("/runs", response_class=HTMLResponse)
 async def get_runs(request: Request, conn: DbConn, redis: RedisClient, _: Viewer, tz: Tz = None) -> Response:
     weeks = parse_weeks(tz, None)
-    context = await _page_context(conn, weeks=weeks, source=None, week=None)
+    context = await page_context(conn, weeks=weeks, source=None, week=None)
     context.update(await build_health(conn, redis=redis))
     return render(request, "runs.html", {**context, "nav": "runs"})
 
@@ -222,7 +222,7 @@ async def get_login(request: Request, next: Annotated[str | None, Query(max_leng
     return sign_in_page(request, message=message, status_code=200, next_path=next)
 
 
-def _check_same_origin(request: Request) -> None:
+def check_same_origin(request: Request) -> None:
     """Refuse form posts made from another site's page (login CSRF); SameSite=Lax already keeps
     the cookie off cross-site posts, so this only matters for signing someone in."""
     origin = request.headers.get("origin")
@@ -232,7 +232,7 @@ def _check_same_origin(request: Request) -> None:
 
 @router.post("/login", response_class=HTMLResponse)
 async def create_session(request: Request, conn: DbConn, settings: AppSettings) -> Response:
-    _check_same_origin(request)
+    check_same_origin(request)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return sign_in_page(request, message="That form is too large.", status_code=400)
@@ -269,7 +269,7 @@ async def _sign_out(request: Request, conn: DbConn, settings: AppSettings) -> Re
 
 @router.post("/logout")
 async def delete_session(request: Request, conn: DbConn, settings: AppSettings) -> Response:
-    _check_same_origin(request)
+    check_same_origin(request)
     return await _sign_out(request, conn, settings)
 
 

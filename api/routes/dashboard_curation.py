@@ -16,7 +16,7 @@ from api.dashboard.render import render
 from api.deps import AppSettings, DbConn, RedisClient, RowId
 from api.errors import NotFound
 from api.routes.curation import enqueue_backfill
-from api.routes.dashboard import DashboardRoute, _check_same_origin
+from api.routes.dashboard import DashboardRoute, check_same_origin
 from db.queries.curation import select_curated_theme, select_curated_themes
 from schemas.curation import PersonThemeCreate, ThemeItemsAdd, ThemeMerge, ThemePatch, ThemeSplit
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["dashboard"], route_class=DashboardRoute, include_in_sc
 
 
 async def _form(request: Request) -> Form:
-    _check_same_origin(request)
+    check_same_origin(request)
     return await read_form(request)
 
 

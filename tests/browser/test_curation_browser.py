@@ -24,10 +24,9 @@ from playwright.async_api import Page, expect
 from redis import Redis
 
 from clustering.embed import SentenceTransformerEmbedder
-from embedded.stores import free_port
 from schemas.settings import Settings
-from tests.browser.conftest import SCREENSHOTS, Tab, _start
-from tests.conftest import ADMIN_KEY, TABLES, stop, wait_for
+from tests.browser.conftest import SCREENSHOTS, Tab, _start, api_process, wait_healthy
+from tests.conftest import ADMIN_KEY, TABLES, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,19 +74,12 @@ def service(
     """uvicorn, and a worker on the clustering queue (the back-fill's) with the reference model."""
     logs = tmp_path_factory.mktemp("curation-live")
     env = {**worker_env, "EMBEDDER": "sentence-transformers"}
-    port = free_port()
-    with open(logs / "worker.log", "wb") as worker_log, open(logs / "api.log", "wb") as api_log:
+    with open(logs / "worker.log", "wb") as worker_log:
         worker = _start(["-m", "workers", "--queues", "clustering"], env, worker_log)
-        api = _start(
-            ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning"],
-            env,
-            api_log,
-        )  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{port}"
+            with api_process(env, logs / "api.log") as base_url:
+                yield base_url
         finally:
-            stop(api)
             stop(worker)
 
 
@@ -121,14 +113,7 @@ async def stack(service: str, migrated: Settings) -> AsyncIterator[Stack]:
                 )  # fmt: skip
                 items[name].append(item_id)
         async with httpx.AsyncClient(base_url=service, timeout=60) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(healthy, timeout=60)
+            await wait_healthy(http)
             keys = {}
             for scope in ("curate", "read"):
                 resp = await http.post("/v1/keys", json={"name": scope, "scopes": [scope]}, headers=admin)
