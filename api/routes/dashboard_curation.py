@@ -17,8 +17,10 @@ from api.deps import AppSettings, DbConn, RedisClient, RowId
 from api.errors import NotFound
 from api.routes.curation import enqueue_backfill
 from api.routes.dashboard import DashboardRoute, check_same_origin
+from api.routes.intent import correct_item_intent
 from db.queries.curation import select_curated_theme, select_curated_themes
 from schemas.curation import PersonThemeCreate, ThemeItemsAdd, ThemeMerge, ThemePatch, ThemeSplit
+from schemas.intent import ItemIntentUpdate
 
 router = APIRouter(tags=["dashboard"], route_class=DashboardRoute, include_in_schema=False)
 
@@ -121,6 +123,23 @@ async def merge_themes(request: Request, conn: DbConn, who: Curator) -> Response
         )  # fmt: skip
     await curation.merge_themes(conn, who, body)
     return _done(f"/themes/{body.into}#history")
+
+
+@router.post("/items/{item_id}/intent", response_class=HTMLResponse)
+async def correct_intent(
+    request: Request, item_id: RowId, conn: DbConn, redis: RedisClient, settings: AppSettings, who: Curator
+) -> Response:
+    """One click in an item list: a person's intent for the item (undone from the history like
+    any curation change); back to the page the click came from."""
+    form = await _form(request)
+    try:
+        body = ItemIntentUpdate(intent=form.one("intent"))
+    except ValidationError as exc:
+        raise readable(exc) from None
+    await correct_item_intent(conn, redis, settings, item_id=item_id, intent=body.intent, api_key_id=who.api_key_id)
+    back = form.one("back", "/")
+    # Only a path on this site: "//host" and "/\\host" would leave it.
+    return _done(back if back.startswith("/") and not back.startswith(("//", "/\\")) else "/")
 
 
 @router.post("/themes/{theme_id}/split-preview", response_class=HTMLResponse)

@@ -19,9 +19,11 @@ from db.queries.intent import (
     select_intent_model,
     select_intent_models,
     update_intent_model_failed,
+    update_item_intent_by_person,
 )
 from outbox.queues import CLUSTERING_QUEUE, enqueue
 from schemas.intent import IntentModel, IntentModelCreated, IntentModelPage
+from schemas.items import Intent
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,18 @@ async def retrain_if_due(conn: asyncpg.Connection, redis: Redis, settings: Setti
         return
     if model_id is not None:
         log.info("automatic intent retrain %s queued after %d corrections", model_id, every)
+
+
+async def correct_item_intent(
+    conn: asyncpg.Connection, redis: Redis, settings: Settings, *, item_id: int, intent: Intent, api_key_id: int | None
+) -> None:
+    """A person's intent for one item (the API's PATCH and the dashboard's one-click correction):
+    audited as a curation change, then a retrain once enough corrections have come in."""
+    async with conn.transaction():
+        before = await update_item_intent_by_person(conn, item_id=item_id, intent=intent, api_key_id=api_key_id)
+        if before is None:
+            raise NotFound(f"Item {item_id} does not exist.")
+    await retrain_if_due(conn, redis, settings)
 
 
 @router.post("/models", status_code=202)

@@ -11,8 +11,7 @@ from api.csv_export import CSV_RESPONSE, items_csv_response, wants_csv
 from api.cursors import decode_after, encode_after
 from api.deps import AdminKey, AppSettings, CurateKey, DbConn, IngestKey, ReadKey, RedisClient, RowId
 from api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from api.routes.intent import retrain_if_due
-from db.queries.intent import update_item_intent_by_person
+from api.routes.intent import correct_item_intent
 from db.queries.item_reads import ItemFilter, select_item, select_items
 from db.queries.items import delete_item, upsert_items
 from schemas.intent import ItemIntentUpdate
@@ -191,13 +190,9 @@ async def update_item(
 ) -> Item:
     """A person's intent (`intent_source` = `person`), kept over any model's; audited as a
     curation change that `POST /v1/curation/{change_id}/undo` reverses."""
-    async with conn.transaction():
-        before = await update_item_intent_by_person(
-            conn, item_id=item_id, intent=body.intent, api_key_id=principal.api_key_id
-        )
-        if before is None:
-            raise NotFound(f"Item {item_id} does not exist.")
-    await retrain_if_due(conn, redis, settings)
+    await correct_item_intent(
+        conn, redis, settings, item_id=item_id, intent=body.intent, api_key_id=principal.api_key_id
+    )
     item = await select_item(conn, item_id=item_id, pii=principal.allows("pii"))
     if item is None:  # erased between the commit and this read
         raise NotFound(f"Item {item_id} does not exist.")

@@ -257,11 +257,27 @@ async def test_create_a_theme_from_a_description_and_see_its_back_fill_finish(ta
     assert tab.errors == []
 
 
+async def test_correct_an_items_intent_with_one_click_in_the_item_list(tab: Tab, stack: Stack) -> None:
+    page, billing = tab.page, stack.themes["billing"]
+    item_id = stack.items["billing"][1]
+    await sign_in(page, stack, f"/themes/{billing}")
+    row = page.locator(f'#items tr[data-item-id="{item_id}"]')
+    await row.locator('.intent-fix button[value="bug"]').click()
+    await page.wait_for_url(re.compile(f"/themes/{billing}$"))
+    # Back on the same page, the row reads the person's intent and offers the other three.
+    await expect(row).to_contain_text("bug")
+    await expect(row.locator(".intent-fix button")).to_have_count(3)
+    await expect(row.locator('.intent-fix button[value="bug"]')).to_have_count(0)
+    item = await page.evaluate("async (url) => (await fetch(url)).json()", f"/items/{item_id}.json")
+    assert item["intent"] == "bug" and item["intent_source"] == "person"
+    assert tab.errors == []
+
+
 async def test_a_read_key_sees_the_history_but_no_controls_and_cannot_post(tab: Tab, stack: Stack) -> None:
     page, theme = tab.page, stack.themes["invoices"]
     await sign_in(page, stack, f"/themes/{theme}", key=stack.read_key)
     await expect(page.locator('#history-table tr[data-action="move"]')).to_have_count(1)
-    for control in ("#rename-form", "#hide-form", "#split-form", "#move-form", ".undo-button"):
+    for control in ("#rename-form", "#hide-form", "#split-form", "#move-form", ".undo-button", ".intent-fix"):
         await expect(page.locator(control)).to_have_count(0)
     status = await page.evaluate(
         """async (url) => (await fetch(url, {method: 'POST', body: 'label=x&confirm=1',
