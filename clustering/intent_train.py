@@ -249,9 +249,23 @@ def fit_classifier(
     intercept = all_intercept[order].astype(np.float64)
     meta = dict(metadata or {})
     meta.setdefault("config", asdict(config))
+    return _classifier(classes, coef, intercept, vocabulary, idf, config.use_text, temperature, meta)
+
+
+def _classifier(
+    classes: tuple[str, ...],
+    coef: FloatArray,
+    intercept: FloatArray,
+    vocabulary: tuple[str, ...],
+    idf: FloatArray,
+    use_cues: bool,
+    temperature: float,
+    meta: dict[str, Any],
+) -> IntentClassifier:
+    """A classifier over raw features (no scaling), versioned by a digest of its weights."""
     digest = hashlib.sha256(coef.tobytes() + intercept.tobytes()).hexdigest()[:8]
     meta["model_version"] = f"{MODEL_VERSION_PREFIX}-{digest}"
-    n_features = x.shape[1]
+    n_features = coef.shape[1]
     return IntentClassifier(
         classes=classes,
         coef=coef,
@@ -260,7 +274,7 @@ def fit_classifier(
         scale=np.ones(n_features),
         vocabulary=vocabulary,
         idf=idf,
-        use_cues=config.use_text,
+        use_cues=use_cues,
         temperature=temperature,
         metadata=meta,
     )
@@ -603,18 +617,4 @@ def fit_team_head(
     meta = dict(metadata or {})
     meta.setdefault("config", shipped.metadata.get("config", {}))
     meta["head_penalty"] = penalty
-    digest = hashlib.sha256(coef.tobytes() + intercept.tobytes()).hexdigest()[:8]
-    meta["model_version"] = f"{MODEL_VERSION_PREFIX}-{digest}"
-    n_features = coef.shape[1]
-    return IntentClassifier(
-        classes=LABELS,
-        coef=coef,
-        intercept=intercept,
-        mean=np.zeros(n_features),
-        scale=np.ones(n_features),
-        vocabulary=shipped.vocabulary,
-        idf=shipped.idf,
-        use_cues=shipped.use_cues,
-        temperature=temperature,
-        metadata=meta,
-    )
+    return _classifier(LABELS, coef, intercept, shipped.vocabulary, shipped.idf, shipped.use_cues, temperature, meta)
