@@ -198,6 +198,38 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+def _is_dead_connection(exc: BaseException) -> bool:
+    """asyncpg's words when the server went away under a connection (see ``on_interface_error``)."""
+    message = str(exc)
+    return (
+        isinstance(exc, asyncpg.exceptions.InterfaceError)
+        and "connection" in message
+        and any(w in message for w in ("closed", "lost", "released back to the pool"))
+    )
+
+
+def _raised_by_an_outage(exc: BaseException) -> bool:
+    """Whether a database outage is behind ``exc``: it is one, or was raised while handling one.
+
+    An error that cleanup code raises after the connection died (a rollback on a dead
+    connection, a group of failed tasks) is the outage's consequence, not our bug: the client
+    gets 503 and retries. Our own bugs carry no outage in their chain and stay 500.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _DB_UNAVAILABLE) or _is_dead_connection(current):
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -230,12 +262,13 @@ def install_error_handlers(app: FastAPI) -> None:
         # connection, and "released back to the pool" when it went away between two statements
         # (asyncpg detaches a dead connection from the request that holds it): a retry will find
         # a new one. Any other InterfaceError is our own bug.
-        message = str(exc)
-        if "connection" in message and any(w in message for w in ("closed", "lost", "released back to the pool")):
+        if _is_dead_connection(exc):
             return await on_db_unavailable(request, exc)
         return await on_unknown(request, exc)
 
     async def on_unknown(request: Request, exc: Exception) -> JSONResponse:
+        if _raised_by_an_outage(exc):
+            return await on_db_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(500, "internal_error", "Internal server error")
 

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from tests.faults.harness import (  # noqa: E402
 )
 
 WORKERS = 2
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Group|Exit)\b")
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"}
 
 
@@ -228,17 +230,32 @@ async def run_soak(args: argparse.Namespace, cluster: Cluster) -> dict[str, Any]
         "drained": ledger["still_pending"] == 0,
         "api_rss_within_10pct": api.get("first") is None or (api["last"] or 0) <= 1.10 * (api["first"] or 0),
         "pg_connections_bounded": (spread.get("pg_connections", {}).get("max") or 0) <= args.max_pg_connections,
+        "no_500": soak.statuses.get("500", 0) == 0,
     }
     return {
         "args": vars(args),
         "acked": len(soak.acked),
         "statuses": dict(soak.statuses),
         "server_errors_during_faults": server_errors,
+        "unhandled_errors": unhandled_errors(cluster.base / "api.log"),
         "faults": soak.faults,
         "resources": spread,
         "ledger": ledger,
         "goals": goals,
     }
+
+
+def unhandled_errors(log_path: Path) -> list[str]:
+    """Each 500 the API logged: the request, then the exception lines of its traceback in order."""
+    found: list[list[str]] = []
+    if not log_path.exists():
+        return []
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "unhandled error on" in line:
+            found.append([line.split("unhandled error on", 1)[1].strip()])
+        elif found and _EXCEPTION_LINE.match(line):
+            found[-1].append(line[:200])
+    return [" | ".join(entry) for entry in found]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -251,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-up-s", type=float, default=600.0)
     p.add_argument("--drain-timeout-s", type=float, default=600.0)
     p.add_argument("--max-pg-connections", type=int, default=60)
+    p.add_argument("--keep-logs", action="store_true", help="keep the run's directory (API and worker logs)")
     return p
 
 
@@ -263,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_soak(args, cluster))
     finally:
         cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs kept in {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(result, indent=2))
     return 0 if all(result["goals"].values()) else 1
 

@@ -47,3 +47,32 @@ async def test_interface_errors_from_a_dead_connection_are_503(message: str, sta
 async def test_a_transaction_rolled_back_by_a_conflict_is_503(error: type[Exception]) -> None:
     resp = await answer_to(error("deadlock detected"))
     assert resp.status_code == 503 and resp.headers["retry-after"]
+
+
+async def test_an_error_raised_while_handling_an_outage_is_503() -> None:
+    """Cleanup that fails after the connection died (here a RuntimeError) is the outage's fault."""
+    try:
+        try:
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        except asyncpg.exceptions.ConnectionDoesNotExistError as lost:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>") from lost
+    except RuntimeError as error:
+        resp = await answer_to(error)
+    assert resp.status_code == 503 and resp.headers["retry-after"]
+
+
+async def test_a_group_of_outage_errors_is_503_and_a_group_with_a_bug_is_500() -> None:
+    lost = asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command")
+    assert (await answer_to(ExceptionGroup("tasks", [lost]))).status_code == 503
+    assert (await answer_to(ExceptionGroup("tasks", [KeyError("x")]))).status_code == 500
+
+
+async def test_our_own_bug_stays_500() -> None:
+    try:
+        try:
+            raise KeyError("missing")
+        except KeyError as first:
+            raise ValueError("bad state") from first
+    except ValueError as error:
+        resp = await answer_to(error)
+    assert resp.status_code == 500 and resp.json()["error"] == "internal_error"
