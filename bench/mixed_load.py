@@ -7,8 +7,10 @@ At once, for --duration-s: signed `generic` webhook deliveries (--hooks-per-s), 
 --bulk-items items (--bulk-per-s), report reads (--reports-per-s), --sessions dashboard sessions
 reading pages, and a clustering run every --cluster-every-s. Everything on loopback: embedded
 Postgres and Valkey, the API and the workers as processes (tests/faults/harness.py). Each loop is
-paced by the clock and ends at the deadline. Then the drain is awaited and SQL checks that every
-acknowledged delivery and bulk item is stored (0 lost). Goals: webhook ack p99 < 50 ms, report
+paced by the clock and ends at the deadline, even when the service is behind (then the achieved
+rate, `sent_per_s`, falls short of the asked one). Then the deliveries' processing is awaited and
+SQL checks that every acknowledged delivery and bulk item is stored (0 lost); items still waiting
+for their embedding are counted, not awaited. Goals: webhook ack p99 < 50 ms, report
 p95 < 200 ms, 0 lost, 0 5xx. Prints one JSON object; exit status 1 if a goal is missed.
 """
 
@@ -54,6 +56,7 @@ class Lane:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     acked: set[str] = field(default_factory=set)
+    sent: int = 0
 
     def record(self, status: str, elapsed: float) -> bool:
         self.statuses[status] += 1
@@ -68,7 +71,7 @@ class Lane:
         def at(q: float) -> float | None:
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1) if ordered else None
 
-        return {"ok": len(ordered), "p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99),
+        return {"sent": self.sent, "ok": len(ordered), "p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99),
                 "statuses": dict(self.statuses)}  # fmt: skip
 
 
@@ -83,19 +86,26 @@ async def _timed(lane: Lane, call: Awaitable[httpx.Response]) -> httpx.Response 
     return resp
 
 
-async def paced(rate: float, deadline: float, fire: Callable[[int], Awaitable[None]], limit: int = 64) -> None:
-    """Call `fire(n)` `rate` times a second until the deadline, at most `limit` in flight."""
+async def paced(rate: float, deadline: float, fire: Callable[[int], Awaitable[None]], limit: int = 64) -> int:
+    """Call `fire(n)` `rate` times a second until the deadline, at most `limit` in flight.
+
+    Stops at the deadline by the clock even when the service is behind (the requests it could not
+    send are the shortfall, seen in the lane's achieved rate); returns how many it sent.
+    """
     gate = asyncio.Semaphore(limit)
     tasks: set[asyncio.Task[None]] = set()
     started = time.monotonic()
     n = 0
     while True:
-        due = started + n / rate
+        due = max(started + n / rate, time.monotonic())
         if due >= deadline:
             break
         if due > time.monotonic():
             await asyncio.sleep(due - time.monotonic())
-        await gate.acquire()
+        try:
+            await asyncio.wait_for(gate.acquire(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            break
 
         async def one(k: int) -> None:
             try:
@@ -109,6 +119,7 @@ async def paced(rate: float, deadline: float, fire: Callable[[int], Awaitable[No
         n += 1
     if tasks:
         await asyncio.gather(*tasks)
+    return n
 
 
 class Traffic:
@@ -168,13 +179,15 @@ class Traffic:
         deadline = time.monotonic() + self.args.duration_s
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=self.cluster.url, timeout=30.0, limits=limits) as client:
-            await asyncio.gather(
+            sent = await asyncio.gather(
                 paced(self.args.hooks_per_s, deadline, lambda n: self.webhook(client, n)),
                 paced(self.args.bulk_per_s, deadline, lambda n: self.bulk(client, n), limit=16),
                 paced(self.args.reports_per_s, deadline, lambda n: self.report(client, n), limit=16),
                 *[self.dashboard(deadline) for _ in range(self.args.sessions)],
                 self.clustering(client, deadline),
             )
+        for name, count in zip(("webhook", "bulk", "report"), sent[:3], strict=True):
+            self.lanes[name].sent = int(count or 0)
 
 
 async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> dict[str, Any]:
@@ -182,10 +195,9 @@ async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> di
     try:
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            pending = await conn.fetchval(
-                "SELECT (SELECT count(*) FROM delivery WHERE status = 'pending')"
-                " + (SELECT count(*) FROM item WHERE pending)"
-            )
+            # Deliveries must be processed into items; items waiting for their embedding are
+            # stored already (the backlog bench measures that drain), so they are not awaited.
+            pending = await conn.fetchval("SELECT count(*) FROM delivery WHERE status = 'pending'")
             if pending == 0:
                 break
             await asyncio.sleep(2.0)
@@ -202,7 +214,8 @@ async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> di
         runs = Counter(r["status"] for r in await conn.fetch("SELECT status FROM clustering_run"))
         return {
             "drain_s": round(drain_s, 1),
-            "still_pending": pending,
+            "deliveries_still_pending": pending,
+            "items_waiting_for_embedding": await conn.fetchval("SELECT count(*) FROM item WHERE pending"),
             "lost_deliveries": len(traffic.lanes["webhook"].acked - hooks),
             "lost_bulk_items": len(traffic.lanes["bulk"].acked - items),
             "deliveries_without_item": len({p.replace("msg_", "w") for p in processed} - hook_items),
@@ -234,7 +247,8 @@ async def main_async(args: argparse.Namespace, cluster: Cluster) -> dict[str, An
         "zero_lost": ledger["lost_deliveries"] == 0 and ledger["lost_bulk_items"] == 0,
         "zero_5xx": server_errors == 0,
     }
-    return {"args": vars(args), "load_s": round(load_s, 1), "lanes": lanes, "ledger": ledger,
+    rates = {name: round(traffic.lanes[name].sent / load_s, 1) for name in ("webhook", "bulk", "report")}
+    return {"args": vars(args), "load_s": round(load_s, 1), "sent_per_s": rates, "lanes": lanes, "ledger": ledger,
             "server_errors": server_errors, "goals": goals}  # fmt: skip
 
 
