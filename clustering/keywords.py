@@ -77,12 +77,79 @@ def clean_for_terms(text: str) -> str:
     return _NOISE_TOKEN_RE.sub(" ", strip_placeholders(text))
 
 
+def _is_consonant(word: str, i: int) -> bool:
+    if word[i] in "aeiou":
+        return False
+    if word[i] == "y":  # a consonant at the start or after a vowel ("yes", "play"), else a vowel
+        return i == 0 or not _is_consonant(word, i - 1)
+    return True
+
+
+def _measure(word: str) -> int:
+    """Porter's *m*: how many vowel-consonant sequences ``word`` has ("tr" 0, "trouble" 1)."""
+    pattern = "".join("c" if _is_consonant(word, i) else "v" for i in range(len(word)))
+    return len(re.findall("v+c+", pattern))
+
+
+def _has_vowel(word: str) -> bool:
+    return any(not _is_consonant(word, i) for i in range(len(word)))
+
+
+def _ends_cvc(word: str) -> bool:
+    """Consonant, vowel, consonant at the end, the last not w, x or y ("hop", not "show")."""
+    n = len(word)
+    return (
+        n >= 3
+        and _is_consonant(word, n - 3)
+        and not _is_consonant(word, n - 2)
+        and _is_consonant(word, n - 1)
+        and word[-1] not in "wxy"
+    )
+
+
 def stem(word: str) -> str:
-    """A light English suffix stripper: enough to tell "card" and "cards" are one word."""
-    # "ings" before "ing" and "s": "meetings" and "meeting" are one word ("meet").
-    for suffix, keep in (("ies", "y"), ("ings", ""), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + keep
+    """The inflection stem of a lower-case English word: plural, past and -ing forms meet.
+
+    Porter's steps 1 and 5 (plural -s, -ed, -ing, a final -y, a final -e, a doubled l), applied
+    in order to one word, so every form of a word lands on one stem: "meeting" and "meetings"
+    ("meet"), "charge", "charges" and "charged" ("charg"), "cancelled" and "canceled"
+    ("cancel"), "verify" and "verifying" ("verifi"). Derivations ("verification") are left
+    alone. Words in other scripts pass through unchanged.
+    """
+    if len(word) <= 2:
+        return word
+    if word.endswith(("sses", "ies")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):  # "status", "analysis"
+        word = word[:-1]
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:  # "agreed" -> "agree", but "speed" stays
+            word = word[:-1]
+    else:
+        for suffix in ("ed", "ing"):
+            base = word[: -len(suffix)]
+            if word.endswith(suffix) and _has_vowel(base):
+                word = base
+                if word.endswith(("at", "bl", "iz")):  # "rated" -> "rate"
+                    word += "e"
+                elif (
+                    len(word) > 1
+                    and word[-1] == word[-2]
+                    and _is_consonant(word, len(word) - 1)
+                    and word[-1] not in "lsz"
+                ):
+                    word = word[:-1]  # "topped" -> "top"
+                elif _measure(word) == 1 and _ends_cvc(word):  # "hoping" -> "hope"
+                    word += "e"
+                break
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+    if word.endswith("e"):  # the e goes unless it keeps a short word apart ("rate", "rat")
+        m = _measure(word[:-1])
+        if m > 1 or (m == 1 and not _ends_cvc(word[:-1])):
+            word = word[:-1]
+    if word.endswith("ll") and _measure(word) > 1:  # "cancell" -> "cancel"
+        word = word[:-1]
     return word
 
 

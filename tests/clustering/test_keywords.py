@@ -109,3 +109,13 @@ def test_texts_in_an_unknown_script_still_get_a_label() -> None:
 def test_plural_and_gerund_forms_share_a_stem() -> None:
     assert stem("meetings") == stem("meeting") == stem("meet")
     assert stem("cards") == stem("card")
+
+
+def test_inflected_forms_share_a_stem_and_short_words_stay_apart() -> None:
+    assert stem("charge") == stem("charges") == stem("charged") == stem("charging")
+    assert stem("cancelled") == stem("canceled") == stem("cancel") == stem("cancels")
+    assert stem("verify") == stem("verified") == stem("verifying")
+    assert stem("topped") == stem("top") and stem("rated") == stem("rate") == stem("rates")
+    assert stem("declined") == stem("decline") and stem("transferred") == stem("transfer")
+    assert stem("rate") != stem("rat") and stem("care") != stem("car") and stem("hope") != stem("hop")
+    assert stem("status") == "status" and stem("address") == stem("addresses")
