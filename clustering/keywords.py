@@ -256,8 +256,9 @@ def _label_runs(text: str) -> list[list[str]]:
     """Runs of label words of a text: lower-case, in order, negations spelled ``not``.
 
     Stop words are dropped, so "my card has not arrived" gives the run "card not arrived". A run
-    ends at a clause mark and where more than ``_MAX_GAP`` stop words in a row were dropped, so
-    the words of a run stand close together in the text. A particle ("up", "off") stays when
+    ends at a clause mark, at a clause word ("but", "when") and where more than ``_MAX_GAP``
+    stop words or numbers in a row were dropped, so the words of a run stand close together in
+    the text. A particle ("up", "off") stays when
     it follows a content word directly ("top up"), and is dropped elsewhere.
     """
     text = _NEGATION_RE.sub(" not ", clean_for_terms(text)).lower()
