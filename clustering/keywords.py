@@ -4,16 +4,24 @@ Keywords: a theme's documents are counted together as one "class document"; a te
 for a theme when it is frequent inside that theme and rare across themes (BERTopic's c-TF-IDF:
 ``tf(t, c) * log(1 + mean_words_per_class / freq(t))``).
 
-Labels ("Card not arrived", "Set alarm"): candidate phrases are runs of one to three content
-words taken from the texts (stop words and filler dropped, negations kept, so "my card has
-not arrived" gives "card not arrived"). A phrase scores by
+Labels ("Card not arrived", "Set alarm", "Top up failed"): a label is a phrase the items
+write. Candidates are contiguous pieces (1-4 words) of each text with its stop words dropped:
+"my card has not arrived" gives "card not arrived", "change my pin" gives "change pin". A
+piece never spans a clause mark or a clause word ("but", "when"), nor more than two dropped
+stop words or numbers in a row, so its words stood together in the text. Negations are kept and
+spelled "not"; particles are kept after a content word ("top up", "log out"). A phrase scores
+by c-TF-IDF over items, weighted by centrality:
 
-- coverage: the share of the theme's items that contain it, each item weighted by its cosine
-  to the theme's centroid when vectors are given (central items speak for the theme);
-- precision: the share of the phrase's items, across all themes, that are in this theme
-  (squared: a word every theme uses names none of them);
-- length: a two- or three-word phrase says more than one word, and is preferred while it
-  covers at least half as many items.
+- tf: the share of the theme's items that contain it, each item weighted by its cosine to
+  the theme's centroid when vectors are given (central items speak for the theme);
+- idf: ``log(1 + mean_items_per_theme / items_with_the_phrase)``, so a phrase every theme
+  uses names none of them.
+
+A phrase of two or more words is preferred to a single word whenever one recurs in the
+theme (in at least two items) and scores at least half as well as the best word; otherwise the
+label is the best word in its best phrase. A longer phrase that extends the label replaces it
+while it scores at least half as well. A theme's further options are ranked by maximal
+marginal relevance, so the next one says something else.
 
 Handles (@name), URLs, e-mail-like and code tokens (``com.amazonaws.Foo``, ``org_junit``,
 ``camelCase``) and the redaction placeholders are removed before counting. A label never
@@ -22,7 +30,7 @@ already took gets its next best.
 """
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -43,28 +51,52 @@ _NOISE_TOKEN_RE = re.compile(
     | \S*[(){}\[\]<>=;$#]\S*           # calls, brackets, operators, shell
     """
 )
-_NEGATION_RE = re.compile(r"\b(can't|cannot|won't|\w+n't)\b", re.IGNORECASE)
+# Negations, with a straight or curly apostrophe or none at all ("isnt", "doesnt", "cant").
+_NEGATION_RE = re.compile(
+    r"\b(?:cannot|can[’']?t|won[’']?t|\w+n[’']t|(?:is|are|was|were|do|does|did|has|have|had|could|would|should)nt)\b",
+    re.IGNORECASE,
+)
 _NEGATIONS = frozenset({"not", "no", "never"})
 # Contraction stems ("hasn't" -> "hasn") are stop words too: the tokenizer splits at the quote.
 _CONTRACTIONS = {"aren", "couldn", "didn", "doesn", "don", "hadn", "hasn", "haven", "isn", "ll"}
 _CONTRACTIONS |= {"re", "shouldn", "ve", "wasn", "weren", "won", "wouldn", "im", "ive", "dont", "cant"}
-# Words that carry no theme: greetings, politeness, and verbs of wanting, having or asking.
+# Words that carry no theme: greetings, politeness, and verbs of wanting, having, asking or
+# telling what one did ("I tried", "I went", "I saw").
 FILLER = frozenset(
     """able actually anyone bought buy day days did does doing dont got gets getting get going
     gonna good hello help hey hi just know let like lot make need needed needs ok okay please pls
-    really regards sure tell thank thanks think thing things try trying use used using want wanted
-    wants way yes""".split()
+    really regards saw seeing seen sure tell thank thanks think thing things thought tried tries try
+    trying use used using want wanted wants way went yes""".split()
 )
-_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | _CONTRACTIONS | FILLER)
-_LABEL_STOP = (frozenset(ENGLISH_STOP_WORDS) | _CONTRACTIONS | FILLER) - _NEGATIONS
+# scikit-learn's stop list holds some words that name support issues ("top up", "wrong amount",
+# "change name", "phone bill"); they are content words here.
+_CONTENT_WORDS = frozenset(
+    """amount bill bottom call detail empty fill fire front full interest move name part show side
+    system top""".split()
+)
+_STOP_WORDS = sorted((ENGLISH_STOP_WORDS - _CONTENT_WORDS) | _CONTRACTIONS | FILLER)
+_LABEL_STOP = frozenset(_STOP_WORDS) - _NEGATIONS
+# Particles of phrasal verbs ("top up", "log out", "turn off", "money back"): part of a label
+# right after a content word, a stop word anywhere else.
+_PARTICLES = frozenset({"up", "down", "off", "out", "back"})
+# A phrase never spans a sentence or clause: it stops at these marks and at the words that
+# open a clause ("top up my card urgently but my card keeps getting declined" is two).
+_CLAUSE_RE = re.compile(r"[.,;:!?\n]+")
+_CLAUSE_WORDS = frozenset(
+    """although because but how if since though unless until what when whenever where
+    whether which while who whom whose why""".split()
+)
 # A word: two or more characters that are not space, digits or punctuation (ASCII, general,
 # CJK and full-width). Letters with combining marks (Thai, Devanagari) stay one word, which
 # ``\w`` would cut apart.
 _TOKEN_PATTERN = r"[^\s!-/:-@\[-`{-~\d_\u2000-\u206f\u3000-\u303f\uff00-\uff20]{2,}"
 _WORD_RE = re.compile(_TOKEN_PATTERN)
-_MAX_PHRASE_WORDS = 3
-_MAX_LABEL_WORDS = 5
+# Within a phrase a number counts as a dropped word: "answer to 12 345 678 plus" has no phrase.
+_RUN_TOKEN_RE = re.compile(rf"{_TOKEN_PATTERN}|\d+")
+_MAX_PHRASE_WORDS = 4
+_MAX_GAP = 2  # stop words dropped inside a phrase ("card has not arrived", "change my pin")
 _LONGER_PHRASE_SHARE = 0.5  # a longer phrase wins while it scores at least this share
+_MMR_DIVERSITY = 0.5  # weight of overlap with the options already listed, against the score
 
 
 def strip_placeholders(text: str) -> str:
@@ -77,12 +109,79 @@ def clean_for_terms(text: str) -> str:
     return _NOISE_TOKEN_RE.sub(" ", strip_placeholders(text))
 
 
+def _is_consonant(word: str, i: int) -> bool:
+    if word[i] in "aeiou":
+        return False
+    if word[i] == "y":  # a consonant at the start or after a vowel ("yes", "play"), else a vowel
+        return i == 0 or not _is_consonant(word, i - 1)
+    return True
+
+
+def _measure(word: str) -> int:
+    """Porter's *m*: how many vowel-consonant sequences ``word`` has ("tr" 0, "trouble" 1)."""
+    pattern = "".join("c" if _is_consonant(word, i) else "v" for i in range(len(word)))
+    return len(re.findall("v+c+", pattern))
+
+
+def _has_vowel(word: str) -> bool:
+    return any(not _is_consonant(word, i) for i in range(len(word)))
+
+
+def _ends_cvc(word: str) -> bool:
+    """Consonant, vowel, consonant at the end, the last not w, x or y ("hop", not "show")."""
+    n = len(word)
+    return (
+        n >= 3
+        and _is_consonant(word, n - 3)
+        and not _is_consonant(word, n - 2)
+        and _is_consonant(word, n - 1)
+        and word[-1] not in "wxy"
+    )
+
+
 def stem(word: str) -> str:
-    """A light English suffix stripper: enough to tell "card" and "cards" are one word."""
-    # "ings" before "ing" and "s": "meetings" and "meeting" are one word ("meet").
-    for suffix, keep in (("ies", "y"), ("ings", ""), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + keep
+    """The inflection stem of a lower-case English word: plural, past and -ing forms meet.
+
+    Porter's steps 1 and 5 (plural -s, -ed, -ing, a final -y, a final -e, a doubled l), applied
+    in order to one word, so every form of a word lands on one stem: "meeting" and "meetings"
+    ("meet"), "charge", "charges" and "charged" ("charg"), "cancelled" and "canceled"
+    ("cancel"), "verify" and "verifying" ("verifi"). Derivations ("verification") are left
+    alone. Words in other scripts pass through unchanged.
+    """
+    if len(word) <= 2:
+        return word
+    if word.endswith(("sses", "ies")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):  # "status", "analysis"
+        word = word[:-1]
+    if word.endswith("eed"):
+        if _measure(word[:-3]) > 0:  # "agreed" -> "agree", but "speed" stays
+            word = word[:-1]
+    else:
+        for suffix in ("ed", "ing"):
+            base = word[: -len(suffix)]
+            if word.endswith(suffix) and _has_vowel(base):
+                word = base
+                if word.endswith(("at", "bl", "iz")):  # "rated" -> "rate"
+                    word += "e"
+                elif (
+                    len(word) > 1
+                    and word[-1] == word[-2]
+                    and _is_consonant(word, len(word) - 1)
+                    and word[-1] not in "lsz"
+                ):
+                    word = word[:-1]  # "topped" -> "top"
+                elif _measure(word) == 1 and _ends_cvc(word):  # "hoping" -> "hope"
+                    word += "e"
+                break
+    if word.endswith("y") and _has_vowel(word[:-1]):
+        word = word[:-1] + "i"
+    if word.endswith("e"):  # the e goes unless it keeps a short word apart ("rate", "rat")
+        m = _measure(word[:-1])
+        if m > 1 or (m == 1 and not _ends_cvc(word[:-1])):
+            word = word[:-1]
+    if word.endswith("ll") and _measure(word) > 1:  # "cancell" -> "cancel"
+        word = word[:-1]
     return word
 
 
@@ -153,23 +252,54 @@ def _c_tf_idf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
     return sparse.csr_matrix(term_freq @ sparse.diags(idf))
 
 
-def _label_words(text: str) -> list[str]:
-    """Lower-case content words of a text, in order, negations spelled ``not``."""
-    text = _NEGATION_RE.sub(" not ", clean_for_terms(text))
-    return [w for w in _WORD_RE.findall(text.lower()) if w not in _LABEL_STOP]
+def _label_runs(text: str) -> list[list[str]]:
+    """Runs of label words of a text: lower-case, in order, negations spelled ``not``.
+
+    Stop words are dropped, so "my card has not arrived" gives the run "card not arrived". A run
+    ends at a clause mark, at a clause word ("but", "when") and where more than ``_MAX_GAP``
+    stop words or numbers in a row were dropped, so the words of a run stand close together in
+    the text. A particle ("up", "off") stays when
+    it follows a content word directly ("top up"), and is dropped elsewhere.
+    """
+    text = _NEGATION_RE.sub(" not ", clean_for_terms(text)).lower()
+    runs: list[list[str]] = []
+    for clause in _CLAUSE_RE.split(text):
+        run: list[str] = []
+        gap, after_content = 0, False
+        for word in _RUN_TOKEN_RE.findall(clause):
+            is_kept = (word not in _LABEL_STOP and not word.isdigit()) or (word in _PARTICLES and after_content)
+            after_content = is_kept and word not in _NEGATIONS and word not in _PARTICLES
+            if not is_kept:
+                gap += _MAX_GAP + 1 if word in _CLAUSE_WORDS else 1
+                continue
+            if gap > _MAX_GAP and run:
+                runs.append(run)
+                run = []
+            run.append(word)
+            gap = 0
+        if run:
+            runs.append(run)
+    return runs
 
 
-def _phrases(words: Sequence[str]) -> set[str]:
-    """Runs of 1-3 content words that neither end in a negation nor repeat a stem."""
+def _phrases(runs: Iterable[Sequence[str]]) -> set[str]:
+    """Contiguous pieces of the runs, 1-4 words, that read as a phrase.
+
+    A phrase starts with a content word (not "not", not "up"), does not end in a negation, and
+    does not repeat a stem.
+    """
     found: set[str] = set()
-    for size in range(1, _MAX_PHRASE_WORDS + 1):
-        for start in range(len(words) - size + 1):
-            run = words[start : start + size]
-            if run[-1] in _NEGATIONS or (size == 1 and run[0] in _NEGATIONS):
+    for words in runs:
+        for start in range(len(words)):
+            if words[start] in _NEGATIONS or words[start] in _PARTICLES:
                 continue
-            if len({stem(w) for w in run}) < size:
-                continue
-            found.add(" ".join(run))
+            for end in range(start + 1, min(start + _MAX_PHRASE_WORDS, len(words)) + 1):
+                run = words[start:end]
+                if len({stem(w) for w in run}) < len(run):
+                    break  # a longer piece holds the same repeat
+                # Not "card top" out of "card top up": a phrase keeps its word's particle.
+                if run[-1] not in _NEGATIONS and (end == len(words) or words[end] not in _PARTICLES):
+                    found.add(" ".join(run))
     return found
 
 
@@ -178,7 +308,7 @@ def _phrase_scores(
 ) -> tuple[sparse.csr_matrix, NDArray[np.str_]]:
     """``(themes, phrases)`` score matrix and the phrase of each column."""
     rows = np.flatnonzero(labels >= 0)
-    vectorizer = CountVectorizer(analyzer=lambda text: sorted(_phrases(_label_words(text))), binary=True)
+    vectorizer = CountVectorizer(analyzer=lambda text: sorted(_phrases(_label_runs(text))), binary=True)
     try:
         present = vectorizer.fit_transform([texts[i] for i in rows.tolist()]).astype(np.float64)
     except ValueError:  # no text has a content word
@@ -188,8 +318,9 @@ def _phrase_scores(
     cover = sparse.diags(1.0 / np.maximum(np.asarray(weighted.sum(axis=1)).ravel(), 1e-12)) @ (weighted @ present)
     in_theme = sparse.csr_matrix(member @ present)
     total = np.asarray(present.sum(axis=0)).ravel()
-    precision = in_theme @ sparse.diags(1.0 / np.maximum(total, 1.0))
-    scores = sparse.csr_matrix(sparse.csr_matrix(cover).multiply(precision.multiply(precision)))
+    # c-TF-IDF over items: a phrase in many themes' items names none of them.
+    idf = np.log1p(rows.size / theme_ids.size / np.maximum(total, 1.0))
+    scores = sparse.csr_matrix(sparse.csr_matrix(cover) @ sparse.diags(idf))
     # Phrases a single item holds say nothing about a theme of many.
     scores = scores.multiply(in_theme >= np.minimum(2, np.asarray(member.sum(axis=1)))).tocsr()
     scores.eliminate_zeros()
@@ -197,38 +328,60 @@ def _phrase_scores(
 
 
 def _ranked_labels(scores: NDArray[np.float64], phrases: NDArray[np.str_], limit: int = 8) -> list[str]:
-    """A theme's candidate labels, best first: longer phrases win over the words they hold."""
-    order = np.lexsort((phrases, -scores))
-    ranked: list[str] = []
-    for i in order[: 20 * limit].tolist():
-        phrase, score = str(phrases[i]), float(scores[i])
-        words = phrase.split()
-        # A longer phrase that holds this one and scores nearly as well reads better.
-        longer = [
-            j
-            for j in order[: 20 * limit].tolist()
-            if len(str(phrases[j]).split()) > len(words)
-            and set(words) <= set(str(phrases[j]).split())
-            and float(scores[j]) >= _LONGER_PHRASE_SHARE * score
-        ]
-        if longer:
-            phrase = str(phrases[longer[0]])
-        if len(phrase.split()) == 1:
-            partner = next(
+    """A theme's candidate labels, best first, each a phrase of its items.
+
+    Phrases of two or more words come first: a single word names a theme only when no longer
+    phrase recurs in it. A longer phrase that extends a candidate ("top up failed" over "top
+    up") replaces it while it scores at least ``_LONGER_PHRASE_SHARE`` of it. The options after
+    the first are picked by maximal marginal relevance, so an alternative (for when a sibling
+    took the first) says something else.
+    """
+    order = np.lexsort((phrases, -scores))[: 20 * limit].tolist()
+    candidates = [(str(phrases[i]), float(scores[i])) for i in order]
+    words = [c for c in candidates if " " not in c[0]]
+    pool = [c for c in candidates if " " in c[0]] or words
+    if words and pool[0][1] < _LONGER_PHRASE_SHARE * words[0][1]:
+        # No phrase comes near the best word: the label is that word, in its best phrase.
+        holding = [c for c in pool if words[0][0] in c[0].split()]
+        lead = holding[0] if holding else words[0]
+        pool = [lead, *(c for c in pool if c != lead)]
+    options: dict[str, float] = {}
+    for phrase, score in pool:
+        while True:
+            longer = next(
                 (
-                    str(phrases[j])
-                    for j in order[: 20 * limit].tolist()
-                    if not {stem(w) for w in str(phrases[j]).split()} & {stem(phrase)}
-                    and len(str(phrases[j]).split()) + 1 <= _MAX_LABEL_WORDS
+                    (other, other_score)
+                    for other, other_score in pool
+                    if len(other) > len(phrase)
+                    and f" {phrase} " in f" {other} "
+                    and other_score >= _LONGER_PHRASE_SHARE * score
                 ),
                 None,
             )
-            if partner is not None:
-                phrase = f"{phrase} {partner}"
-        if phrase not in ranked:
-            ranked.append(phrase)
-        if len(ranked) >= limit:
-            break
+            if longer is None:
+                break
+            phrase, score = longer
+        options.setdefault(phrase, score)
+    return _diverse(options, limit)
+
+
+def _diverse(options: Mapping[str, float], limit: int) -> list[str]:
+    """The first option, then up to ``limit - 1`` more by maximal marginal relevance over stems."""
+    if not options:
+        return []
+    top = max(options.values())
+    stems = {phrase: {stem(w) for w in phrase.split()} for phrase in options}
+    ranked = [next(iter(options))]  # the lead; the rest by relevance and novelty
+    left = {phrase: score for phrase, score in options.items() if phrase != ranked[0]}
+    while left and len(ranked) < limit:
+
+        def gain(phrase: str) -> float:
+            overlap = max((len(stems[phrase] & stems[r]) / len(stems[phrase] | stems[r]) for r in ranked), default=0.0)
+            return (1 - _MMR_DIVERSITY) * left[phrase] / top - _MMR_DIVERSITY * overlap
+
+        best = max(left, key=gain)  # ties: the first listed (higher score, then alphabetical)
+        ranked.append(best)
+        del left[best]
     return ranked
 
 
@@ -251,6 +404,21 @@ def _distinct(
         taken[group].add(key)
         result[theme] = option
     return result
+
+
+def _acronyms(texts: Sequence[str], labels: NDArray[np.int64], words: set[str]) -> dict[str, str]:
+    """The label words the items mostly write in capitals ("pin" -> "PIN", "atm" -> "ATM")."""
+    forms: dict[str, Counter[str]] = defaultdict(Counter)
+    for i in np.flatnonzero(labels >= 0).tolist():
+        for token in _WORD_RE.findall(clean_for_terms(texts[i])):
+            if token.lower() in words:
+                forms[token.lower()][token] += 1
+    return {
+        word: form
+        for word, counts in forms.items()
+        for form, _ in counts.most_common(1)
+        if form.isupper() and form != word
+    }
 
 
 def _fallback(representative_texts: Iterable[str]) -> str:
@@ -303,8 +471,10 @@ def label_themes(
             makes all themes one group.
 
     Returns:
-        ``{label: (label_text, keywords)}`` for every label >= 0. The label has 1-5 words, no
-        word twice, first letter upper-case ("Card not arrived").
+        ``{label: (label_text, keywords)}`` for every label >= 0. The label has 1-4 words, no
+        word twice, first letter upper-case, and words the items write in capitals kept so
+        ("Card not arrived", "Change PIN"); a theme without a recurring phrase gets its
+        shortest representative text instead.
     """
     leaf: NDArray[np.int64] = np.asarray(labels, dtype=np.int64)
     if len(texts) != len(leaf):
@@ -322,4 +492,8 @@ def label_themes(
         choices[int(theme_ids[row])] = _ranked_labels(scores.data[start:end], phrases[cols])
     fallback = {t: _fallback(texts[i] for i in representatives.get(t, [])) for t in choices}
     chosen = _distinct(choices, siblings, fallback)
-    return {t: (chosen[t][:1].upper() + chosen[t][1:], keywords.get(t, [])) for t in sorted(chosen)}
+    acronyms = _acronyms(texts, leaf, {w for label in chosen.values() for w in label.split()})
+    for theme, label in chosen.items():
+        label = " ".join(acronyms.get(w, w) for w in label.split())
+        chosen[theme] = label[:1].upper() + label[1:]
+    return {t: (chosen[t], keywords.get(t, [])) for t in sorted(chosen)}

@@ -1,6 +1,9 @@
-import numpy as np
+import re
 
-from clustering.keywords import clean_for_terms, label_themes, stem, theme_keywords
+import numpy as np
+import pytest
+
+from clustering.keywords import _diverse, clean_for_terms, label_themes, stem, theme_keywords
 
 TEXTS = [
     "My card has not arrived yet, write to <EMAIL>",
@@ -46,7 +49,7 @@ def test_label_themes_combines_a_phrase_label_and_keywords() -> None:
     assert set(labelled) == {0, 1}
     label, keywords = labelled[1]
     assert len(keywords) == 5 and "duplicate payment" in keywords
-    assert label == "Duplicate payment"
+    assert label == "Refund duplicate payment"  # "refund [for a / the] duplicate payment"
     assert labelled[0][0] == "Card not arrived"
 
 
@@ -109,3 +112,81 @@ def test_texts_in_an_unknown_script_still_get_a_label() -> None:
 def test_plural_and_gerund_forms_share_a_stem() -> None:
     assert stem("meetings") == stem("meeting") == stem("meet")
     assert stem("cards") == stem("card")
+
+
+def _written_in_order(label: str, texts: list[str]) -> bool:
+    """The label's words stand in this order in one of the texts."""
+    pattern = r"\b" + r"\b.*\b".join(re.escape(w) for w in label.lower().split()) + r"\b"
+    return any(re.search(pattern, text.lower()) for text in texts)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        # One strong word ("blue") and a phrase it never stands with ("sky colour").
+        ["blue", "blue please", "blue!", "what is the sky colour", "sky colour today"],
+        # "plus" and "divided" are two different sums; no item says "plus divided".
+        ["two plus two", "three plus four", "plus", "ten divided by two", "six divided by three"],
+    ],
+)
+def test_a_label_is_a_phrase_the_items_write(texts: list[str]) -> None:
+    label, _ = label_themes(texts, np.zeros(len(texts), dtype=np.int64), {})[0]
+    assert _written_in_order(label, texts), label
+
+
+def test_a_phrase_never_spans_a_sentence_or_a_clause() -> None:
+    texts = ["Got my new card. Payment declined", "Thanks for the card! Payment declined again"]
+    texts += ["I topped up my card but payment declined", "card ok, payment declined"]
+    assert label_themes(texts, np.zeros(4, dtype=np.int64), {})[0][0] == "Payment declined"
+
+
+def test_phrasal_verbs_keep_their_particle() -> None:
+    texts = ["my top up failed", "Top up failed again", "why has my top-up failed", "top up card"]
+    texts += ["the transfer failed", "card transfer failed"]
+    labelled = label_themes(texts, np.array([0, 0, 0, 0, 1, 1]), {})
+    assert labelled[0][0] == "Top up failed"
+    assert "top" in labelled[0][1]  # "top" is a content word for keywords too
+
+
+def test_negations_written_without_an_apostrophe_are_negations() -> None:
+    texts = ["my card isnt working", "card doesnt working?", "why is my card not working", "card isn’t working"]
+    label, _ = label_themes(texts, np.zeros(4, dtype=np.int64), {})[0]
+    assert label == "Card not working"
+
+
+def test_acronyms_keep_the_capitals_the_items_use() -> None:
+    texts = ["How do I change my PIN", "change PIN please", "can I change my pin at an ATM"]
+    assert label_themes(texts, np.zeros(3, dtype=np.int64), {})[0][0] == "Change PIN"
+
+
+def test_alternatives_say_something_else() -> None:
+    # The runner-up repeats the best option's words; a diverse second option is preferred.
+    options = {"card not arrived": 1.0, "card arrived": 0.9, "delivery late": 0.8}
+    assert _diverse(options, 2) == ["card not arrived", "delivery late"]
+
+
+def test_inflected_forms_share_a_stem_and_short_words_stay_apart() -> None:
+    assert stem("charge") == stem("charges") == stem("charged") == stem("charging")
+    assert stem("cancelled") == stem("canceled") == stem("cancel") == stem("cancels")
+    assert stem("verify") == stem("verified") == stem("verifying")
+    assert stem("topped") == stem("top") and stem("rated") == stem("rate") == stem("rates")
+    assert stem("declined") == stem("decline") and stem("transferred") == stem("transfer")
+    assert stem("rate") != stem("rat") and stem("care") != stem("car") and stem("hope") != stem("hop")
+    assert stem("status") == "status" and stem("address") == stem("addresses")
+
+
+def test_a_word_most_items_share_leads_when_no_phrase_comes_near_it() -> None:
+    texts = ["recipe please", "recipe for soup", "a recipe", "recipe?", "the recipe", "recipe for cake"]
+    texts += ["recipe pasta", "recipe now", "recipe again", "new recipe", "recipe ideas", "recipe ideas today"]
+    texts += ["baked chicken tonight", "baked chicken"]
+    # "baked chicken" is as frequent as "recipe ideas" and first alphabetically, but "recipe"
+    # is in twelve of the fourteen items.
+    assert label_themes(texts, np.zeros(14, dtype=np.int64), {})[0][0] == "Recipe ideas"
+
+
+def test_a_phrase_keeps_its_particle_and_numbers_keep_words_apart() -> None:
+    texts = ["european bank card top up", "european bank card top up fee", "what is 5 plus 3", "7 plus 2"]
+    texts += ["answer to 12 345 678 plus", "the answer 99 999 999 plus"]
+    labelled = label_themes(texts, np.array([0, 0, 1, 1, 1, 1]), {})
+    assert "top" not in labelled[0][0].lower().split()[-1:]  # never "European bank card top"
+    assert labelled[1][0] != "Answer plus"
