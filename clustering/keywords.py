@@ -29,6 +29,7 @@ repeats a (stemmed) word, and sibling labels are unique: a theme whose best phra
 already took gets its next best.
 """
 
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,6 +140,7 @@ def _ends_cvc(word: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure, and a corpus repeats few thousand words
 def stem(word: str) -> str:
     """The inflection stem of a lower-case English word: plural, past and -ing forms meet.
 
@@ -202,6 +204,16 @@ def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int
     labels = np.asarray(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    return _keywords(_cleaned(texts, labels), labels, top_n)
+
+
+def _cleaned(texts: Sequence[str], labels: NDArray[np.integer]) -> list[str]:
+    """``clean_for_terms`` of every assigned text, once per call ("" for the unassigned)."""
+    return [clean_for_terms(text) if label >= 0 else "" for text, label in zip(texts, labels.tolist(), strict=True)]
+
+
+def _keywords(cleaned: Sequence[str], labels: NDArray[np.integer], top_n: int) -> dict[int, list[str]]:
+    """:func:`theme_keywords` over texts that went through ``clean_for_terms`` already."""
     theme_ids = np.unique(labels[labels >= 0])
     if theme_ids.size == 0:
         return {}
@@ -214,7 +226,7 @@ def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int
         dtype=np.float64,
     )
     try:
-        doc_counts = vectorizer.fit_transform([clean_for_terms(texts[i]) for i in rows.tolist()])
+        doc_counts = vectorizer.fit_transform([cleaned[i] for i in rows.tolist()])
     except ValueError:  # every text was empty or only stop words
         return {}
     # Count per document, then sum per theme: a bigram never spans two documents.
@@ -253,7 +265,8 @@ def _c_tf_idf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
 
 
 def _label_runs(text: str) -> list[list[str]]:
-    """Runs of label words of a text: lower-case, in order, negations spelled ``not``.
+    """Runs of label words of a cleaned text (``clean_for_terms``): lower-case, in order, negations
+    spelled ``not``.
 
     Stop words are dropped, so "my card has not arrived" gives the run "card not arrived". A run
     ends at a clause mark, at a clause word ("but", "when") and where more than ``_MAX_GAP``
@@ -261,7 +274,7 @@ def _label_runs(text: str) -> list[list[str]]:
     the text. A particle ("up", "off") stays when
     it follows a content word directly ("top up"), and is dropped elsewhere.
     """
-    text = _NEGATION_RE.sub(" not ", clean_for_terms(text)).lower()
+    text = _NEGATION_RE.sub(" not ", text).lower()
     runs: list[list[str]] = []
     for clause in _CLAUSE_RE.split(text):
         run: list[str] = []
@@ -410,7 +423,7 @@ def _acronyms(texts: Sequence[str], labels: NDArray[np.int64], words: set[str]) 
     """The label words the items mostly write in capitals ("pin" -> "PIN", "atm" -> "ATM")."""
     forms: dict[str, Counter[str]] = defaultdict(Counter)
     for i in np.flatnonzero(labels >= 0).tolist():
-        for token in _WORD_RE.findall(clean_for_terms(texts[i])):
+        for token in _WORD_RE.findall(texts[i]):
             if token.lower() in words:
                 forms[token.lower()][token] += 1
     return {
@@ -482,8 +495,9 @@ def label_themes(
     theme_ids = np.unique(leaf[leaf >= 0])
     if theme_ids.size == 0:
         return {}
-    keywords = theme_keywords(texts, leaf, top_n=top_n)
-    scores, phrases = _phrase_scores(texts, leaf, _centrality(vectors, leaf), theme_ids)
+    cleaned = _cleaned(texts, leaf)
+    keywords = _keywords(cleaned, leaf, top_n)
+    scores, phrases = _phrase_scores(cleaned, leaf, _centrality(vectors, leaf), theme_ids)
     sizes = np.bincount(np.searchsorted(theme_ids, leaf[leaf >= 0]), minlength=theme_ids.size)
     choices: dict[int, list[str]] = {}
     for row in np.lexsort((theme_ids, -sizes)).tolist():
@@ -492,7 +506,7 @@ def label_themes(
         choices[int(theme_ids[row])] = _ranked_labels(scores.data[start:end], phrases[cols])
     fallback = {t: _fallback(texts[i] for i in representatives.get(t, [])) for t in choices}
     chosen = _distinct(choices, siblings, fallback)
-    acronyms = _acronyms(texts, leaf, {w for label in chosen.values() for w in label.split()})
+    acronyms = _acronyms(cleaned, leaf, {w for label in chosen.values() for w in label.split()})
     for theme, label in chosen.items():
         label = " ".join(acronyms.get(w, w) for w in label.split())
         chosen[theme] = label[:1].upper() + label[1:]
