@@ -267,6 +267,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return await on_unknown(request, exc)
 
     async def on_unknown(request: Request, exc: Exception) -> JSONResponse:
+        # The outage types have handlers of their own above (answered inside the app, so the
+        # client's keep-alive connection survives); this catches what an outage left behind.
         if _raised_by_an_outage(exc):
             return await on_db_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
