@@ -233,6 +233,25 @@ def _tidy(unit: NDArray[np.float32], labels: Labels, neighbours: NDArray[np.int6
     labels = _smooth(labels, neighbours, params.smoothing_rounds)
     # The vote must not pull an off-topic item (whose neighbours are all far) back in.
     labels[_own_similarity(unit, labels, ids, centres) < params.member_similarity] = -1
+    return _rehome_small(unit, labels, params)
+
+
+def _rehome_small(unit: NDArray[np.float32], labels: Labels, params: ClusterParams) -> Labels:
+    """Dissolve clusters that the repairs left below ``min_cluster_size``.
+
+    The vote and the member floor can shrink a cluster after HDBSCAN sized it (HWU64 had
+    leaves of 1, 3 and 7 items); a theme that small is not a recurring issue. Its members go
+    to the nearest remaining centroid that would admit them, else they are unassigned.
+    """
+    sizes = np.bincount(labels[labels >= 0], minlength=1)
+    small = np.flatnonzero((sizes > 0) & (sizes < params.min_cluster_size))
+    if not small.size:
+        return labels
+    labels = labels.copy()
+    loose = np.flatnonzero(np.isin(labels, small))
+    labels[loose] = -1
+    ids, centres = centroids(unit, labels)
+    labels[loose] = assign_to_nearest(unit[loose], centres, params.assign_similarity, label_ids=ids)
     return labels
 
 

@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from clustering.cluster import (
     ClusterParams,
+    _rehome_small,
     add_small_themes,
     assign_to_nearest,
     centroids,
@@ -170,6 +171,20 @@ def test_merge_joins_near_duplicate_clusters_only() -> None:
     assert (merged[-3:] == -1).all()
     kept_apart = merge_near_duplicates(points, labels, min_similarity=0.995)
     assert len(set(kept_apart[kept_apart >= 0])) == 4
+
+
+def test_a_cluster_left_below_the_smallest_theme_size_is_dissolved() -> None:
+    points, truth = blobs(seed=5, n_blobs=3, per_blob=40)
+    labels = truth.copy()
+    labels[:3] = 7  # three items of blob 0 left as a cluster of their own by the repairs
+    labels[40:44] = 8  # four items of blob 1, but given an unrelated centre below
+    points[40:44] = -points[100]  # opposite to blob 2's items: no theme admits them
+    rehomed = _rehome_small(points, labels, ClusterParams(min_cluster_size=10))
+    assert (rehomed[:3] == 0).all()  # back to the theme that admits them
+    assert (rehomed[40:44] == -1).all()  # nothing admits them: unassigned
+    assert np.array_equal(rehomed[44:], truth[44:])  # the other themes are untouched
+    sizes = np.bincount(rehomed[rehomed >= 0])
+    assert sizes[sizes > 0].min() >= 10
 
 
 def test_assign_to_nearest_respects_the_floor() -> None:
