@@ -19,7 +19,10 @@ identical vectors of at least ``min_cluster_size`` is a theme. Fewer items than
 ``min_cluster_size`` are all unassigned.
 
 Everything is seeded and single-threaded where order matters, so the same input gives the
-same labels. Labels are ``0..k-1`` by decreasing size; ``-1`` means unassigned.
+same labels. BLAS runs on one thread too: on a busy 2-core host OpenBLAS's second thread made
+the 384 x 384 eigendecomposition of the PCA start take 2.4 s instead of 0.03 s, and a whole
+HWU64 run 4.3-6.8 s instead of 3.8 s (bench/RESULTS.md, 2026-12-05 session 6).
+Labels are ``0..k-1`` by decreasing size; ``-1`` means unassigned.
 """
 
 import logging
@@ -32,6 +35,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,11 @@ def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: Cl
         >>> labels = cluster_vectors(embeddings)
         >>> ids, centres = centroids(embeddings, labels)
     """
-    params = params or ClusterParams()
-    vectors = np.asarray(vectors)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _cluster(np.asarray(vectors), seed=seed, params=params or ClusterParams())
+
+
+def _cluster(vectors: NDArray[np.floating], *, seed: int, params: ClusterParams) -> Labels:
     n = vectors.shape[0]
     if n > params.sample_threshold:
         rng = np.random.default_rng(seed)
