@@ -10,6 +10,7 @@ import time
 import types
 
 from redis import Redis
+from threadpoolctl import threadpool_limits
 
 from outbox.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
 from outbox.relay import start_relay_thread
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--no-relay", action="store_true", help="do not run the outbox relay here")
     args = parser.parse_args(argv)
+    # One BLAS thread for the process's life: jobs multiply small matrices (a batch of items
+    # against the theme centroids, the intent model), and on a host whose cores are busy with
+    # the API, Postgres or another worker, OpenBLAS's extra threads wait for a core: a
+    # 64 x 384 by 384 x 300 product took 16 ms instead of 0.13 ms at load 7 on 2 cores
+    # (bench/RESULTS.md, 2026-12-05 session 6). Parallelism comes from more workers.
+    threadpool_limits(limits=1, user_api="blas")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
