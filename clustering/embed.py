@@ -160,6 +160,11 @@ class OnnxInt8Embedder:
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         # One model call at a time; inter-op parallelism only adds thread contention.
         options.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: on a host shared with the API and
+        # Postgres, spinning burned twice the CPU for the same texts and was slower (1,536
+        # texts at load 7 on 2 cores: 3.8-4.0 CPU s and 112-428 texts/s spinning, 2.0 CPU s
+        # and 445-554 texts/s not; bench/RESULTS.md, 2026-12-05 session 6).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
         self.batch_size = batch_size
