@@ -38,7 +38,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering.cluster import ClusterParams, cluster_vectors, representatives, warm_up
-from clustering.keywords import label_themes, stem
+from clustering.keywords import area_labels, label_themes, stem
 from clustering.tree import parent_groups
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,15 +163,22 @@ def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]
     raise SystemExit(f"unknown method {name}")
 
 
-def full_map(cluster: Callable[[Vectors], Labels], data: Dataset) -> tuple[Labels, dict[int, int], dict[int, str]]:
-    """The job's pure steps: leaves, parents, leaf labels (keywords and representatives too)."""
+def full_map(
+    cluster: Callable[[Vectors], Labels], data: Dataset
+) -> tuple[Labels, dict[int, int], dict[int, str], dict[int, str]]:
+    """The job's pure steps: leaves, parents, leaf and parent labels (keywords, representatives)."""
     labels = cluster(data.vectors)
     parents = parent_groups(data.vectors, labels)
     reps = representatives(data.vectors, labels)
     named = label_themes(data.texts, labels, reps, vectors=data.vectors, siblings=parents)
     parent_of = np.array([parents.get(int(v), -1) if v >= 0 else -1 for v in labels])
-    label_themes(data.texts, parent_of, representatives(data.vectors, parent_of), vectors=data.vectors)
-    return labels, parents, {k: v[0] for k, v in named.items()}
+    own = label_themes(data.texts, parent_of, representatives(data.vectors, parent_of), vectors=data.vectors)
+    leaves: dict[int, list[tuple[str, int]]] = {}
+    for leaf, (text, _) in named.items():
+        leaves.setdefault(parents[leaf], []).append((text, int((labels == leaf).sum())))
+    sizes = {p: int((parent_of == p).sum()) for p in own}
+    areas = area_labels(leaves, {p: v[0] for p, v in own.items()}, sizes)
+    return labels, parents, {k: v[0] for k, v in named.items()}, areas
 
 
 def label_hit(label: str, gold: str) -> bool:
@@ -259,8 +266,8 @@ def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds:
         result: dict[str, object] = {}
 
         def run(data: Dataset = data, result: dict[str, object] = result) -> Labels:
-            labels, parents, names = full_map(cluster, data)
-            result.update(parents=parents, names=names)
+            labels, parents, names, areas = full_map(cluster, data)
+            result.update(parents=parents, names=names, areas=areas)
             return labels
 
         labels, seconds, cpu = timed(run)
@@ -275,6 +282,10 @@ def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds:
         print()
         if data.name != "mix50k":
             print(f"{'':<4}{label_check(data, labels, parents, names)}", flush=True)
+            areas: dict[int, str] = result["areas"]  # type: ignore[assignment]
+            for p in sorted(areas)[:8]:  # the eight largest parents, named, over their leaves
+                under = [names[leaf] for leaf in sorted(parents) if parents[leaf] == p]
+                print(f"{'':<8}{areas[p]}: {', '.join(under[:5])}{', ...' if len(under) > 5 else ''}")
         if with_bertopic and data.name in ("b77_train", "hwu64"):
             theirs, their_seconds, their_cpu = timed(lambda: bertopic(data.texts, data.vectors))  # noqa: B023
             print(row(f"BERTopic {data.name}", scores(truth, theirs), their_seconds, their_cpu))

@@ -27,6 +27,10 @@ Handles (@name), URLs, e-mail-like and code tokens (``com.amazonaws.Foo``, ``org
 ``camelCase``) and the redaction placeholders are removed before counting. A label never
 repeats a (stemmed) word, and sibling labels are unique: a theme whose best phrase a sibling
 already took gets its next best.
+
+Parent labels (:func:`area_labels`) name the area: the phrase that most of the parent's leaf
+labels share ("Top up" over "Top up failed", "Top up limit", "Auto top up"), else the
+parent's own best phrase as above.
 """
 
 import functools
@@ -511,3 +515,70 @@ def label_themes(
         label = " ".join(acronyms.get(w, w) for w in label.split())
         chosen[theme] = label[:1].upper() + label[1:]
     return {t: (chosen[t], keywords.get(t, [])) for t in sorted(chosen)}
+
+
+def area_labels(
+    leaves: Mapping[int, Sequence[tuple[str, int]]], own: Mapping[int, str], sizes: Mapping[int, int]
+) -> dict[int, str]:
+    """Labels of parent themes that name their area.
+
+    A parent's label is the phrase (1-3 consecutive words, compared by stem) that the most of
+    its leaf labels contain, when at least two and at least half of them do; ties go to the
+    longer phrase, then to the one over more items. Otherwise the label is ``own`` (the
+    parent's best phrase from its items). Parents are siblings: the larger ones choose first,
+    and one whose phrase is taken gets its next shared phrase, then ``own``.
+
+    Args:
+        leaves: ``{parent: [(leaf label, leaf size), ...]}``.
+        own: ``{parent: label from its items}`` (:func:`label_themes`); a parent missing here
+            and without a shared phrase is left out of the result.
+        sizes: ``{parent: items}``; the order of choosing.
+
+    Returns:
+        ``{parent: label}``, first letter upper-case, each leaf's spelling kept ("PIN").
+
+    Examples:
+        >>> area_labels({0: [("Top up failed", 9), ("Top up limit", 5)]}, {0: "Top up failed"}, {0: 14})
+        {0: 'Top up'}
+    """
+    taken: set[frozenset[str]] = set()
+    result: dict[int, str] = {}
+    for parent in sorted({*leaves, *own}, key=lambda p: (-sizes.get(p, 0), p)):
+        options = [*_shared_phrases(leaves.get(parent, [])), *([own[parent]] if parent in own else [])]
+        for option in options:
+            key = frozenset(stem(w) for w in option.lower().split())
+            if key not in taken:
+                taken.add(key)
+                result[parent] = option[:1].upper() + option[1:]
+                break
+        else:
+            if options:
+                result[parent] = f"{options[0][:1].upper()}{options[0][1:]} ({parent})"
+    return result
+
+
+def _shared_phrases(leaves: Sequence[tuple[str, int]]) -> list[str]:
+    """Phrases that at least two and at least half of the leaf labels contain, best first."""
+    if len(leaves) < 2:
+        return []
+    count: Counter[tuple[str, ...]] = Counter()
+    items: Counter[tuple[str, ...]] = Counter()
+    spelling: dict[tuple[str, ...], str] = {}
+    for label, size in sorted(leaves, key=lambda leaf: -leaf[1]):
+        words = [w if w.isupper() else w.lower() for w in label.split()]
+        stems = [stem(w.lower()) for w in words]
+        seen: set[tuple[str, ...]] = set()
+        for length in range(1, 4):
+            for start in range(len(words) - length + 1):
+                key = tuple(stems[start : start + length])
+                if key in seen or all(w.lower() in _NEGATIONS or w.lower() in _PARTICLES for w in key):
+                    continue
+                seen.add(key)
+                count[key] += 1
+                items[key] += size
+                spelling.setdefault(
+                    key, " ".join(w if w.isupper() else w.lower() for w in words[start : start + length])
+                )
+    shared = [key for key, n in count.items() if n >= 2 and 2 * n >= len(leaves)]
+    shared.sort(key=lambda key: (-count[key], -len(key), -items[key], spelling[key]))
+    return [spelling[key] for key in shared]

@@ -11,7 +11,8 @@ item's leaf and the stability of the run. The order of a run::
     -> the other clusters match the uncurated previous leaves (ids kept), then hysteresis
     -> leaves grouped into parents (tree.parent_groups), pinned parents kept,
        parents matched to the previous parents by their leaves' members
-    -> labels, keywords, representatives, lifecycle
+    -> labels, keywords, representatives, lifecycle (a parent is named after the area its
+       leaves' labels share)
 
 A **curated** theme is one with pinned members, a pinned label or parent, hidden, or a person's
 theme. Its previous members are pinned to it, so a run never splits, merges or empties it; it
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 
 from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
 from clustering.hysteresis import keep_merged_apart, stick_to_previous
-from clustering.keywords import label_themes
+from clustering.keywords import area_labels, label_themes
 from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
 from clustering.tree import parent_groups
 from clustering.trends import EMERGING_MAX_AGE, EMERGING_MIN_ITEMS
@@ -231,11 +232,14 @@ def recluster(
     parent_key = {key_of[leaf]: parent_plan.key_of[p] for leaf, p in parent_of_leaf.items() if p >= 0}
     timings["match_s"] = time.perf_counter() - step
     step = time.perf_counter()
-    themes = parent_plan.themes(vectors, ids, texts, created_at, now, parents_before)
-    themes += _leaf_themes(
+    leaf_themes = _leaf_themes(
         vectors, ids, texts, created_at, labels, key_of, parent_of_leaf, parent_key, now, leaves_before
     )
-    themes += _untouched_curated(curated - {key_of[label] for label in present}, leaves_before, parent_key)
+    leaf_themes += _untouched_curated(curated - {key_of[label] for label in present}, leaves_before, parent_key)
+    # Parents first (the writer gives each leaf its parent's real id); they are named after
+    # their leaves, so the leaves are named first.
+    themes = parent_plan.themes(vectors, ids, texts, created_at, now, parents_before, leaf_themes)
+    themes += leaf_themes
 
     timings["keywords_s"] = time.perf_counter() - step
     had_any = bool(current_themes)
@@ -437,9 +441,19 @@ class _ParentPlan:
         created_at: Sequence[datetime],
         now: datetime,
         parents_before: Mapping[int, CurrentTheme],
+        leaf_themes: Sequence[PlannedTheme],
     ) -> list[PlannedTheme]:
         reps = representatives(vectors, self.row_labels, k=5)
         named = _names(texts, self.row_labels, reps, vectors, None)
+        # A parent names the area its leaves share ("Top up" over "Top up failed", "Top up limit").
+        label_of_key = {key: label for label, key in self.key_of.items()}
+        leaves: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for leaf in leaf_themes:
+            if leaf.parent_key in label_of_key:
+                leaves[label_of_key[leaf.parent_key]].append((leaf.label, leaf.size))
+        sizes = dict(enumerate(np.bincount(self.row_labels[self.row_labels >= 0]).tolist()))
+        areas = area_labels(leaves, {label: text for label, (text, _) in named.items()}, sizes)
+        named = {label: (areas.get(label, text), keywords) for label, (text, keywords) in named.items()}
         result = _themes_of(
             vectors, ids, created_at, self.row_labels, self.key_of, named, now, parents_before, "parent", {}
         )

@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from clustering.keywords import _diverse, clean_for_terms, label_themes, stem, theme_keywords
+from clustering.keywords import _diverse, area_labels, clean_for_terms, label_themes, stem, theme_keywords
 
 TEXTS = [
     "My card has not arrived yet, write to <EMAIL>",
@@ -190,3 +190,35 @@ def test_a_phrase_keeps_its_particle_and_numbers_keep_words_apart() -> None:
     labelled = label_themes(texts, np.array([0, 0, 1, 1, 1, 1]), {})
     assert "top" not in labelled[0][0].lower().split()[-1:]  # never "European bank card top"
     assert labelled[1][0] != "Answer plus"
+
+
+def test_a_parent_is_named_after_the_phrase_its_leaves_share() -> None:
+    leaves = {
+        0: [("Top up failed", 90), ("Top up limit", 50), ("Auto top up option", 30), ("Apple pay", 20)],
+        1: [("Lost card", 60), ("Activate card", 40), ("Cards arrival", 30)],
+        2: [("Unblock PIN", 40), ("Change PIN", 30), ("Cash ATM", 30)],
+        3: [("Verify identity", 70), ("Delete account", 20)],
+        4: [("Refund not received", 25)],
+    }
+    own = {0: "Top up failed", 1: "Lost card", 2: "Change PIN", 3: "Verify identity", 4: "Refund not received"}
+    sizes = {p: sum(size for _, size in under) for p, under in leaves.items()}
+    assert area_labels(leaves, own, sizes) == {
+        0: "Top up",  # the longest phrase that three of four leaves share
+        1: "Card",  # compared by stem: "cards" is "card"
+        2: "PIN",  # the leaves' capitals kept
+        3: "Verify identity",  # nothing shared: the parent's own phrase
+        4: "Refund not received",  # one leaf: its own phrase
+    }
+
+
+def test_parent_labels_are_unique_the_larger_parent_choosing_first() -> None:
+    leaves = {
+        0: [("Card payment declined", 10), ("Card payment pending", 10)],
+        1: [("Card payment fee", 90), ("Card payment wrong rate", 90)],
+        2: [("Payment fee", 5), ("Wrong rate", 5)],
+    }
+    own = {0: "Declined payment", 1: "Payment fee", 2: "Card payments"}
+    labels = area_labels(leaves, own, {0: 20, 1: 180, 2: 10})
+    # The larger parent takes "Card payment"; the next takes its next shared phrase; the
+    # smallest shares none and its own phrase is taken, so it is told apart by its number.
+    assert labels == {1: "Card payment", 0: "Card", 2: "Card payments (2)"}
