@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clustering.intent import LABELS, FloatArray, IntentClassifier, shipped_paths
+from clustering.intent import GATE_POWER, LABELS, FloatArray, IntentClassifier, shipped_paths
 from clustering.intent_train import (
     CORRECTION_WEIGHT,
     SCORED_LABELS,
@@ -133,6 +133,15 @@ def time_per_item(
     )
 
 
+def expert_share(clf: IntentClassifier, vectors: FloatArray) -> str:
+    """How much of the items the issue-tracker expert answers for: mean mixing weight and the
+    share of items it weighs more than the base model."""
+    if clf.expert is None:
+        return "no expert"
+    share = (1.0 / (1.0 + np.exp(-(vectors @ clf.gate[:-1] + clf.gate[-1])))) ** GATE_POWER
+    return f"expert weight mean {share.mean():.3f}, above 0.5 for {np.mean(share > 0.5):.1%} of items"
+
+
 def all_classes_f1(clf: IntentClassifier, rows: LabelledSet) -> tuple[float, float]:
     """(macro-F1 over the classes present, feature-request F1) of `clf` on `rows`."""
     predicted, _ = clf.predict(rows.vectors, rows.texts)
@@ -188,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report("keyword rules", issue_test.labels, [keyword_rule(t, majority) for t in issue_test.texts])
     issue_pred, issue_conf = clf.predict(issue_test.vectors, issue_test.texts)
     report("intent classifier", issue_test.labels, issue_pred)
+    print(f"  {expert_share(clf, issue_test.vectors)}")
 
     apps = {}
     for app in MINI_BAR_APPS:
@@ -199,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     user_test = apps[MINI_BAR_APPS[0]][1] + apps[MINI_BAR_APPS[1]][1] + apps[MINI_BAR_APPS[2]][1]
     user_pred, user_conf = clf.predict(user_test.vectors, user_test.texts)
     report("intent classifier, three apps", user_test.labels, user_pred)
+    print(f"  {expert_share(clf, user_test.vectors)}")
     print("\n  apps the model never saw (refitted without the app's rows):")
     for app, (_, test) in apps.items():
         unseen = fit_classifier(base.subset([i for i, s in enumerate(base.sources) if s != f"mini_bar/{app}"]), config)

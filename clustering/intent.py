@@ -8,6 +8,13 @@ the feature scaling, the class order and the softmax temperature. `clustering/in
 fits one (offline in `training/intent.py` for the shipped models, in an install by the retrain
 job); `bench/intent.py` measures them.
 
+A model may carry a second logistic regression of the same form, an *expert* for issue-tracker
+text, and a *gate* (a logistic regression over the embedding alone) that says how much an item
+looks like that text: the probabilities are `(1 - g) * base + g * expert` with `g = gate **
+GATE_POWER`, then the temperature. The shipped `gpl` model has one because GitHub issues and app
+reviews use the same words for different things ("?" in a review is rarely a how-to question), and
+one linear model over both loses 0.02 macro-F1 on the issues (bench/RESULTS.md, #16, session 6).
+
 The default shipped model is GPL-3.0 (trained partly on GPL-3.0 data), the other one MIT and
 CC BY 4.0: see `models/NOTICE-intent.md`.
 """
@@ -56,6 +63,11 @@ def shipped_paths(variant: str = DEFAULT_VARIANT, models_dir: Path | None = None
 
 
 DEFAULT_MODEL_PATH = shipped_paths()[0]
+# The gate's probability is raised to this power before mixing, so that only text the gate is
+# sure about leaves the base model. Chosen by cross-validation (bench/RESULTS.md, #16 session 6):
+# with apps left out of training, 4 keeps their feature-request F1 (-0.004 to +0.003) where 1 and
+# 2 lose up to 0.013 and 0.008; on GitHub issues 4 gains nearly as much as 2 (+0.021, +0.022).
+GATE_POWER = 4
 ARTEFACT_FORMAT = 1
 # Embeddings see at most 256 word pieces, so the text features only need the opening of an
 # item; the cap also bounds the per-item cost on 64 KiB bodies.
@@ -203,8 +215,13 @@ class IntentClassifier:
         vocabulary: TF-IDF terms in column order (may be empty).
         idf: Inverse document frequency per vocabulary term.
         use_cues: Whether the `CUE_NAMES` features are appended.
-        temperature: Softmax temperature fitted on out-of-fold predictions (>1 softens).
+        temperature: Softmax temperature fitted on out-of-fold predictions (>1 softens),
+            applied to the log of the (mixed) probabilities.
         metadata: Provenance and training summary, stored as JSON in the artefact.
+        expert: Optional second model for issue-tracker text (same embedding, its own
+            vocabulary, temperature 1, classes a subset of `classes`, no expert of its own).
+        gate: With an expert, `embedding_dim + 1` numbers: the gate's weights and bias over the
+            embedding; empty otherwise.
     """
 
     classes: tuple[str, ...]
@@ -217,6 +234,8 @@ class IntentClassifier:
     use_cues: bool = False
     temperature: float = 1.0
     metadata: dict[str, Any] = field(default_factory=dict)
+    expert: IntentClassifier | None = None
+    gate: FloatArray = field(default_factory=lambda: np.zeros(0))
     _index: dict[str, int] = field(init=False, repr=False)
     _w_embedding: FloatArray = field(init=False, repr=False)
     _w_terms: FloatArray = field(init=False, repr=False)
@@ -235,6 +254,13 @@ class IntentClassifier:
             raise ValueError("idf does not match the vocabulary")
         if unknown := set(self.classes) - set(LABELS):
             raise ValueError(f"unknown intent classes {sorted(unknown)}")
+        if self.expert is not None:
+            if self.expert.expert is not None or not set(self.expert.classes) <= set(self.classes):
+                raise ValueError("an expert must have no expert and only classes of the base model")
+            if self.gate.shape != (self.embedding_dim + 1,) or self.expert.embedding_dim != self.embedding_dim:
+                raise ValueError("the gate and the expert must match the embedding")
+        elif self.gate.size:
+            raise ValueError("a gate without an expert")
         # Fold the scaling into the weights, (x - m) / s @ W.T + b == x @ (W / s).T + b', so
         # inference touches only the non-zero TF-IDF columns instead of a dense row.
         weights = self.coef / self.scale
@@ -294,8 +320,9 @@ class IntentClassifier:
     def predict_proba(self, vectors: npt.ArrayLike, texts: Sequence[str]) -> FloatArray:
         """Class probabilities, columns in the order of `classes`.
 
-        Equal (to rounding) to a softmax over `((features - mean) / scale) @ coef.T +
-        intercept`, divided by `temperature`, but computed sparsely.
+        Without an expert, equal (to rounding) to a softmax over `((features - mean) / scale)
+        @ coef.T + intercept`, divided by `temperature`, but computed sparsely. With one, the
+        base and expert probabilities are mixed by the gate first (see the module docstring).
 
         Args:
             vectors: Item embeddings, shape `(n, embedding_dim)`.
@@ -308,20 +335,30 @@ class IntentClassifier:
             ValueError: If the shapes of `vectors` and `texts` disagree.
         """
         matrix = self._check(vectors, texts)
+        analysed = [analyse(text) for text in texts] if self.vocabulary or self.use_cues or self.expert else []
+        if self.expert is None:
+            return _softmax(self._logits(matrix, analysed) / self.temperature)
+        probs = _softmax(self._logits(matrix, analysed))
+        gate = 1.0 / (1.0 + np.exp(-(matrix @ self.gate[:-1] + self.gate[-1])))
+        share = (gate**GATE_POWER)[:, None]
+        expert = np.zeros_like(probs)
+        expert[:, [self.classes.index(c) for c in self.expert.classes]] = _softmax(
+            self.expert._logits(matrix, analysed) / self.expert.temperature
+        )
+        mixed = (1.0 - share) * probs + share * expert
+        return _softmax(np.log(np.clip(mixed, 1e-300, None)) / self.temperature)
+
+    def _logits(self, matrix: FloatArray, analysed: Sequence[tuple[list[str], FloatArray]]) -> FloatArray:
+        """Logits before the temperature, from the embeddings and each text's `analyse` output."""
         logits = matrix @ self._w_embedding + self._bias
         if self.vocabulary or self.use_cues:
-            for row, text in enumerate(texts):
-                words, cues = analyse(text)
+            for row, (words, cues) in enumerate(analysed):
                 if self.vocabulary:
                     columns, weights = tfidf_row(words, self._index, self.idf)
                     logits[row] += weights @ self._w_terms[columns]
                 if self.use_cues:
                     logits[row] += cues @ self._w_cues
-        logits /= self.temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return probs
+        return logits
 
     def predict(self, vectors: npt.ArrayLike, texts: Sequence[str]) -> tuple[list[str], FloatArray]:
         """Predict one intent per item.
@@ -372,6 +409,20 @@ class IntentClassifier:
             "temperature": np.asarray(self.temperature),
             "metadata": np.asarray(json.dumps(self.metadata, sort_keys=True)),
         }
+        if self.expert is not None:
+            expert = self.expert
+            arrays |= {
+                "gate": self.gate,
+                "expert_classes": np.asarray(expert.classes, dtype=np.str_),
+                "expert_coef": expert.coef,
+                "expert_intercept": expert.intercept,
+                "expert_mean": expert.mean,
+                "expert_scale": expert.scale,
+                "expert_vocabulary": np.asarray(expert.vocabulary, dtype=np.str_).reshape(-1),
+                "expert_idf": expert.idf,
+                "expert_use_cues": np.asarray(expert.use_cues),
+                "expert_temperature": np.asarray(expert.temperature),
+            }
         np.savez_compressed(handle, **arrays)
 
     @classmethod
@@ -404,6 +455,19 @@ class IntentClassifier:
             cue_names = tuple(str(n) for n in data["cue_names"])
             if cue_names not in ((), CUE_NAMES):
                 raise ValueError("artefact cue features differ from this version of the code")
+            expert = None
+            if "gate" in data.files:  # artefacts before #16 session 6 have no expert
+                expert = cls(
+                    classes=tuple(str(c) for c in data["expert_classes"]),
+                    coef=data["expert_coef"].astype(np.float64),
+                    intercept=data["expert_intercept"].astype(np.float64),
+                    mean=data["expert_mean"].astype(np.float64),
+                    scale=data["expert_scale"].astype(np.float64),
+                    vocabulary=tuple(str(t) for t in data["expert_vocabulary"]),
+                    idf=data["expert_idf"].astype(np.float64),
+                    use_cues=bool(data["expert_use_cues"]),
+                    temperature=float(data["expert_temperature"]),
+                )
             return cls(
                 classes=tuple(str(c) for c in data["classes"]),
                 coef=data["coef"].astype(np.float64),
@@ -415,7 +479,17 @@ class IntentClassifier:
                 use_cues=bool(cue_names),
                 temperature=float(data["temperature"]),
                 metadata=json.loads(str(data["metadata"])),
+                expert=expert,
+                gate=data["gate"].astype(np.float64) if expert is not None else np.zeros(0),
             )
+
+
+def _softmax(logits: FloatArray) -> FloatArray:
+    """Row-wise softmax (a new array)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs: FloatArray = np.exp(z)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
 
 
 def resolve_intent(hint: str | None, predicted: str, confidence: float) -> tuple[str, float, str]:

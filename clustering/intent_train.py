@@ -25,7 +25,16 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from clustering.intent import CUE_NAMES, LABELS, FloatArray, IntentClassifier, analyse, text_terms, tfidf_row
+from clustering.intent import (
+    CUE_NAMES,
+    GATE_POWER,
+    LABELS,
+    FloatArray,
+    IntentClassifier,
+    analyse,
+    text_terms,
+    tfidf_row,
+)
 
 SCORED_LABELS: tuple[str, ...] = ("feature_request", "bug", "question")
 CORRECTION_WEIGHT = 1.0
@@ -36,6 +45,10 @@ MIN_CV_CORRECTIONS = 10
 CV_FOLDS = 2
 RETRAIN_TOL = 1e-4
 MODEL_VERSION_PREFIX = "intent_v2"
+# Rows of this source train the expert for issue-tracker text and are the gate's positives
+# (clustering/intent.py); corrections (`CORRECTION_SOURCE`) train both models, not the gate.
+EXPERT_SOURCE = "ticket_tagger"
+CORRECTION_SOURCE = "correction"
 BASE_FORMAT = 1
 
 
@@ -49,6 +62,11 @@ class ModelConfig:
         vocab_size: Most frequent terms kept (by document frequency).
         min_df: Terms in fewer documents are dropped.
         balanced: Re-weight classes to equal total weight.
+        expert_source: Rows of this source (plus corrections) also train an expert model, and a
+            gate over the embedding learns which items look like them (`IntentClassifier`);
+            None, or training rows without it, give one model. Chosen by grouped
+            cross-validation in #16 session 6: +0.02 macro-F1 on GitHub issues, app reviews
+            unchanged (bench/RESULTS.md).
         tol: L-BFGS stopping tolerance. The shipped fit uses 1e-5; a retrain uses
             `RETRAIN_TOL` (1e-4: a 5k-correction retrain in 29 s instead of 91 s with the same
             cross-validated macro-F1, 0.870 vs 0.869; 1e-3 took 17 s but lost 0.02;
@@ -61,6 +79,7 @@ class ModelConfig:
     min_df: int = 2
     balanced: bool = True
     tol: float = 1e-5
+    expert_source: str | None = EXPERT_SOURCE
 
 
 @dataclass(frozen=True)
@@ -100,13 +119,14 @@ class LabelledSet:
         )
 
     def __add__(self, other: LabelledSet) -> LabelledSet:
-        """Rows of both sets (sources are kept only when both have them)."""
+        """Rows of both sets (sources are kept only when both have them or one set is empty)."""
+        keep = (bool(self.sources) or not len(self)) and (bool(other.sources) or not len(other))
         return LabelledSet(
             self.texts + other.texts,
             self.labels + other.labels,
             self.weights + other.weights,
             np.vstack([self.vectors, other.vectors]),
-            self.sources + other.sources if self.sources and other.sources else [],
+            self.sources + other.sources if keep else [],
         )
 
     def reweighted(self, weight: float) -> LabelledSet:
@@ -226,8 +246,46 @@ def fit_classifier(
         metadata: Provenance to store; `model_version` is set here from the weights.
 
     Returns:
-        The classifier. Classes absent from `train` are absent from it too.
+        The classifier. Classes absent from `train` are absent from it too. When `train` has
+        rows of `config.expert_source` and rows of other sources, it carries a gate fitted to tell
+        the expert source's rows from the other shipped rows by their embedding, and an expert
+        fitted on the expert source's rows plus the `CORRECTION_SOURCE` rows the gate gives it.
     """
+    from sklearn.linear_model import LogisticRegression
+
+    classes, coef, intercept, vocabulary, idf = _fit_linear(train, config)
+    meta = dict(metadata or {})
+    meta.setdefault("config", asdict(config))
+    expert, gate = None, np.zeros(0)
+    sources = train.sources
+    gate_rows = [i for i, s in enumerate(sources) if s != CORRECTION_SOURCE]
+    inside = [sources[i] == config.expert_source for i in gate_rows]
+    if config.expert_source and any(inside) and not all(inside):
+        router = LogisticRegression(C=1.0, max_iter=2000).fit(train.vectors[gate_rows], inside)
+        gate = np.append(router.coef_[0], router.intercept_[0]).astype(np.float64)
+        # The expert learns from the corrections it will answer for: those the gate gives it
+        # more weight than the base model (this also keeps a 5k-correction retrain cheap).
+        share = (1.0 / (1.0 + np.exp(-(train.vectors @ gate[:-1] + gate[-1])))) ** GATE_POWER
+        expert_rows = [
+            i for i, s in enumerate(sources) if s == config.expert_source or (s == CORRECTION_SOURCE and share[i] > 0.5)
+        ]
+        expert_set = train.subset(expert_rows)
+        if len(set(expert_set.labels)) >= 2:
+            e_classes, e_coef, e_intercept, e_vocabulary, e_idf = _fit_linear(expert_set, config)
+            expert = IntentClassifier(
+                e_classes, e_coef, e_intercept, np.zeros(e_coef.shape[1]), np.ones(e_coef.shape[1]),
+                e_vocabulary, e_idf, config.use_text,
+            )  # fmt: skip
+        else:
+            gate = np.zeros(0)
+    return _classifier(classes, coef, intercept, vocabulary, idf, config.use_text, temperature, meta, expert, gate)
+
+
+def _fit_linear(
+    train: LabelledSet, config: ModelConfig
+) -> tuple[tuple[str, ...], FloatArray, FloatArray, tuple[str, ...], FloatArray]:
+    """One class-balanced logistic regression over `[embedding, TF-IDF, cues]` with its own
+    vocabulary: `(classes in LABELS order, coef, intercept, vocabulary, idf)`."""
     from sklearn.linear_model import LogisticRegression
 
     if config.use_text:
@@ -245,11 +303,7 @@ def fit_classifier(
         all_intercept = np.asarray([-lr.intercept_[0] / 2, lr.intercept_[0] / 2])
     order = [list(lr.classes_).index(c) for c in LABELS if c in lr.classes_]
     classes = tuple(str(lr.classes_[i]) for i in order)
-    coef = all_coef[order].astype(np.float64)
-    intercept = all_intercept[order].astype(np.float64)
-    meta = dict(metadata or {})
-    meta.setdefault("config", asdict(config))
-    return _classifier(classes, coef, intercept, vocabulary, idf, config.use_text, temperature, meta)
+    return classes, all_coef[order].astype(np.float64), all_intercept[order].astype(np.float64), vocabulary, idf
 
 
 def _classifier(
@@ -261,9 +315,14 @@ def _classifier(
     use_cues: bool,
     temperature: float,
     meta: dict[str, Any],
+    expert: IntentClassifier | None = None,
+    gate: FloatArray | None = None,
 ) -> IntentClassifier:
     """A classifier over raw features (no scaling), versioned by a digest of its weights."""
-    digest = hashlib.sha256(coef.tobytes() + intercept.tobytes()).hexdigest()[:8]
+    parts = [coef, intercept] + (
+        [expert.coef, expert.intercept, gate] if expert is not None and gate is not None else []
+    )
+    digest = hashlib.sha256(b"".join(p.tobytes() for p in parts)).hexdigest()[:8]
     meta["model_version"] = f"{MODEL_VERSION_PREFIX}-{digest}"
     n_features = coef.shape[1]
     return IntentClassifier(
@@ -277,6 +336,8 @@ def _classifier(
         use_cues=use_cues,
         temperature=temperature,
         metadata=meta,
+        expert=expert,
+        gate=gate if expert is not None and gate is not None else np.zeros(0),
     )
 
 
@@ -457,6 +518,10 @@ def retrain(
     config = replace(config, tol=max(config.tol, RETRAIN_TOL))
     report = progress or (lambda share, stage: None)
     weighted = corrections.reweighted(correction_weight)
+    # Corrections train the base model, and the expert where the gate sends them; never the gate.
+    weighted = LabelledSet(
+        weighted.texts, weighted.labels, weighted.weights, weighted.vectors, [CORRECTION_SOURCE] * len(weighted)
+    )
     eligible = list(unseen_by_current) if unseen_by_current is not None else [True] * len(weighted)
     held_back: dict[str, Any] = {}
     candidate_pred: list[str] = []
@@ -578,6 +643,18 @@ def fit_team_head(
     """
     from scipy.optimize import minimize
 
+    if shipped.expert is not None and not len(corrections):
+        return replace(shipped, metadata={**shipped.metadata, **(metadata or {}), "head_penalty": penalty})
+    if shipped.expert is not None:
+        # Both models get a head on the corrections, as both learn from them in a retrain; the
+        # gate and the temperature (applied after the mixture) stay the shipped ones.
+        base = replace(shipped, expert=None, gate=np.zeros(0), temperature=1.0)
+        head = fit_team_head(base, corrections, penalty, 1.0, metadata, mix_penalty)
+        expert = fit_team_head(shipped.expert, corrections, penalty, 1.0, {}, mix_penalty)
+        expert = replace(expert, metadata={})
+        digest = hashlib.sha256(head.coef.tobytes() + expert.coef.tobytes()).hexdigest()[:8]
+        meta = {**head.metadata, "model_version": f"{MODEL_VERSION_PREFIX}-{digest}"}
+        return replace(head, expert=expert, gate=shipped.gate, temperature=shipped.temperature, metadata=meta)
     w0, b0 = _folded(shipped)
     k = len(LABELS)
     coef, intercept = w0.copy(), b0.copy()

@@ -13,7 +13,8 @@ permissively licensed rows. Both learn from Mini-BAR app reviews (MIT, in
 Steps, all with a fixed seed: split the issues 75/25 and each app's reviews 75/25, stratified,
 before anything else (the 25 % are `bench/intent.py`'s held-out sets, never read here); prepare
 every text with the worker's `prepare_text` and embed it with the worker's int8 ONNX
-all-MiniLM-L6-v2; cross-validate the model settings; fit a softmax temperature on the
+all-MiniLM-L6-v2; cross-validate the model settings (for `gpl`, the model carries an expert
+for the GitHub issues and a gate, `ModelConfig.expert_source`); fit a softmax temperature on the
 out-of-fold predictions; refit on all training rows. Embeddings are cached under `--cache-dir`.
 """
 
@@ -168,8 +169,9 @@ def training_rows(variant: str, data_dir: Path, cache_dir: Path | None, onnx_dir
 
 def candidate_configs() -> list[ModelConfig]:
     """The cross-validation grid: regularisation strength. (The first trainer found a
-    20,000-term vocabulary, standardised features and unbalanced classes no better; C 3.0 was
-    not tried in #16 for lack of time.)"""
+    20,000-term vocabulary, standardised features and unbalanced classes no better; #16 session
+    6 found C 3.0, a 20,000-term vocabulary, binary TF, leading-word features and re-weighted
+    feature blocks no better either: bench/RESULTS.md.)"""
     return [ModelConfig(c=c) for c in (0.3, 1.0)]
 
 

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from clustering.embed import OnnxInt8Embedder
-from clustering.intent import LABELS, VARIANTS, IntentClassifier, resolve_intent, shipped_paths
+from clustering.intent import GATE_POWER, LABELS, VARIANTS, IntentClassifier, resolve_intent, shipped_paths
 from clustering.intent_train import (
     LabelledSet,
     ModelConfig,
@@ -15,6 +16,7 @@ from clustering.intent_train import (
     fit_classifier,
     fit_team_head,
     held_back_rows,
+    retrain,
 )
 from clustering.text import prepare_text
 
@@ -66,15 +68,95 @@ def test_batch_and_single_item_predictions_agree(shipped: IntentClassifier) -> N
     np.testing.assert_allclose(batch, single, rtol=1e-12)
 
 
+def _dense(clf: IntentClassifier, vectors: np.ndarray, texts: list[str], temperature: float) -> np.ndarray:
+    x = (clf.features(vectors, texts) - clf.mean) / clf.scale
+    logits = (x @ clf.coef.T + clf.intercept) / temperature
+    probs: np.ndarray = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
 def test_sparse_inference_matches_the_dense_training_formula(shipped: IntentClassifier) -> None:
     vectors = unit_rows(np.random.default_rng(4), 3)
     texts = ["How do I add support for X? error", "Traceback: crash in 1.2.3", "thanks"]
-    x = (shipped.features(vectors, texts) - shipped.mean) / shipped.scale
-    logits = (x @ shipped.coef.T + shipped.intercept) / shipped.temperature
-    dense = np.exp(logits - logits.max(axis=1, keepdims=True))
+    assert shipped.expert is not None  # the shipped gpl model mixes in the issue-tracker expert
+    base = _dense(shipped, vectors, texts, 1.0)
+    expert = np.zeros_like(base)
+    columns = [shipped.classes.index(c) for c in shipped.expert.classes]
+    expert[:, columns] = _dense(shipped.expert, vectors, texts, shipped.expert.temperature)
+    share = (1.0 / (1.0 + np.exp(-(vectors @ shipped.gate[:-1] + shipped.gate[-1])))) ** GATE_POWER
+    mixed = np.log((1 - share[:, None]) * base + share[:, None] * expert) / shipped.temperature
+    dense = np.exp(mixed - mixed.max(axis=1, keepdims=True))
     dense /= dense.sum(axis=1, keepdims=True)
 
     np.testing.assert_allclose(shipped.predict_proba(vectors, texts), dense, atol=1e-12)
+    plain = replace(shipped, expert=None, gate=np.zeros(0))
+    np.testing.assert_allclose(
+        plain.predict_proba(vectors, texts), _dense(shipped, vectors, texts, shipped.temperature), atol=1e-12
+    )
+
+
+def _two_domains(rng: np.random.Generator, n: int) -> tuple[LabelledSet, LabelledSet]:
+    # In the "tracker" region "alpha" means a bug and "beta" a question; in the "reviews" region
+    # the other way round. One linear model over [embedding, words] cannot hold both; it
+    # follows the reviews when they are the majority, as app reviews are in the shipped rows.
+    centres = rng.normal(size=(2, DIM))
+    sets = []
+    for domain, source in enumerate(("ticket_tagger", "mini_bar/app")):
+        n = n if domain == 0 else 3 * n
+        vectors = unit_rows(rng, n, centres[domain])
+        words = ["alpha", "beta"] * (n // 2)
+        labels = [
+            ("bug" if w == "alpha" else "question") if domain == 0 else ("question" if w == "alpha" else "bug")
+            for w in words
+        ]
+        texts = [f"{w} item {i}" for i, w in enumerate(words)]
+        sets.append(LabelledSet(texts, labels, [1.0] * n, vectors, [source] * n))
+    return sets[0], sets[1]
+
+
+def test_an_expert_with_a_gate_learns_what_words_mean_in_each_kind_of_text(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    tracker, reviews = _two_domains(rng, 80)
+    test = tracker.subset(range(60, 80)) + reviews.subset(range(180, 240))
+    config = ModelConfig(c=1.0, vocab_size=50, min_df=1)
+
+    train = tracker.subset(range(60)) + reviews.subset(range(180))
+    mixed = fit_classifier(train, config)
+    single = fit_classifier(train, replace(config, expert_source=None))
+
+    assert mixed.expert is not None and single.expert is None
+
+    def accuracy(clf: IntentClassifier, rows: LabelledSet) -> float:
+        return float(
+            np.mean([p == y for p, y in zip(clf.predict(rows.vectors, rows.texts)[0], rows.labels, strict=True)])
+        )
+
+    tracker_test, reviews_test = test.subset(range(20)), test.subset(range(20, 80))
+    assert accuracy(mixed, tracker_test) >= 0.9 and accuracy(mixed, reviews_test) >= 0.9
+    assert accuracy(single, tracker_test) <= 0.5 and accuracy(single, reviews_test) >= 0.9
+    mixed.save(tmp_path / "mixed.npz")
+    loaded = IntentClassifier.load(tmp_path / "mixed.npz")
+    assert loaded.model_version == mixed.model_version and loaded.expert is not None
+    np.testing.assert_array_equal(
+        loaded.predict_proba(test.vectors, test.texts), mixed.predict_proba(test.vectors, test.texts)
+    )
+
+
+def test_a_retrain_keeps_the_expert_and_trains_it_on_the_corrections() -> None:
+    rng = np.random.default_rng(12)
+    tracker, reviews = _two_domains(rng, 60)
+    base = tracker.subset(range(40)) + reviews.subset(range(120))
+    config = ModelConfig(c=1.0, vocab_size=500, min_df=2)
+    current = fit_classifier(base, config)
+    # The team's corrections are tracker text without a source: they train the expert too.
+    team = tracker.subset(range(40, 60))
+    corrections = LabelledSet([f"{t} teamword" for t in team.texts], team.labels, team.weights, team.vectors)
+
+    outcome = retrain(base, corrections, current, config=config)
+
+    assert outcome.model.expert is not None and outcome.corrections_used == 20
+    assert current.expert is not None and "teamword" not in current.expert.vocabulary
+    assert "teamword" in outcome.model.expert.vocabulary
 
 
 def test_mismatched_vectors_and_texts_are_rejected(shipped: IntentClassifier) -> None:
