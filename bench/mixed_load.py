@@ -329,12 +329,15 @@ async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> di
         drain_s = time.monotonic() - started
         hooks = {r["id"] for r in await conn.fetch("SELECT headers->>'webhook-id' AS id FROM delivery")}
         items = {r["external_id"] for r in await conn.fetch("SELECT external_id FROM item WHERE source = 'fault'")}
-        hook_items = {
-            r["external_id"] for r in await conn.fetch("SELECT external_id FROM item WHERE source = 'generic'")
-        }
+        # Processed deliveries first, then items: a worker still draining commits a delivery and its
+        # item together, so read the other way round a delivery processed between the two reads
+        # would count as one without its item.
         processed = {
             r["id"]
             for r in await conn.fetch("SELECT headers->>'webhook-id' AS id FROM delivery WHERE status = 'processed'")
+        }
+        hook_items = {
+            r["external_id"] for r in await conn.fetch("SELECT external_id FROM item WHERE source = 'generic'")
         }
         runs = Counter(r["status"] for r in await conn.fetch("SELECT status FROM clustering_run"))
         return {
