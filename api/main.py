@@ -101,9 +101,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     accesslog.install()
     app.add_middleware(BodyLimitMiddleware, settings=settings)
-    routers = (health, items, keys, themes, curation, clustering, intent, requesters, connections, webhooks, reports)
+    # The router tries the included routers in this order on every request, so the busiest paths
+    # go first: finding a webhook's route took 52 us behind nine routers, 5 us first (of about
+    # 0.8 ms of API CPU per webhook).
+    # Only routers with disjoint paths moved (reports and cx_reports share /v1/reports and keep
+    # their order), so which route answers a request is unchanged.
+    busiest = (webhooks, items, reports, health)
+    routers = (keys, themes, curation, clustering, intent, requesters, connections)
     pages = (dashboard, dashboard_curation, alerts_page, cx_dashboard)
-    for module in (*routers, alerts, incidents, cx_reports, schedules, articles, *pages):
+    for module in (*busiest, *routers, alerts, incidents, cx_reports, schedules, articles, *pages):
         app.include_router(module.router)
     # The dashboard's CSS, JS and vendored Chart.js: public, no data in them, shipped in the package.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

