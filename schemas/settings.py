@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # "gpl" (default) or "permissive": which shipped model and rows (clustering/models/NOTICE-intent.md)
     intent_model_variant: Literal["gpl", "permissive"] = "gpl"
     intent_model_dir: Path | None = None  # None: the artefacts shipped in clustering/models
+    # Reports (api/report_cache.py): one that took at least REPORT_REUSE_MIN_MS to build is served
+    # again for up to REPORT_REUSE_COST_RATIO x its build time, at most REPORT_REUSE_MAX_S (0: never).
+    report_reuse_min_ms: float = Field(default=100.0, ge=0)
+    report_reuse_cost_ratio: float = Field(default=60.0, ge=0)
+    report_reuse_max_s: float = Field(default=120.0, ge=0)
 
     # Alerts (outbound/, workers/alerts.py). Outbound URLs must be https to public addresses;
     # hosts listed here ("host" or "host:port") may use http and private addresses.

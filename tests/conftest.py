@@ -33,7 +33,7 @@ TABLES = (
     "item, status_event, embedding, theme, clustering_run, api_key, job_failure, worker_heartbeat,"
     " connection, connection_secret, delivery, dashboard_session, curation_change, theme_pin, import_state,"
     " alert_destination, alert_rule, incident, incident_delivery, alert_detection, schedule, article,"
-    " split_preview, theme_backfill, intent_model"
+    " split_preview, theme_backfill, intent_model, report_cache"
 )
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.csv_export import CSV_RESPONSE, respond
 from api.deps import AppSettings, DbConn, ReadKey
+from api.report_cache import cached_report
 from api.windows import Window, invalid, parse_window
 from db.queries.reports import (
     select_feature_requests,
@@ -125,6 +126,7 @@ Level = Annotated[
 async def get_theme_trends(
     request: Request,
     conn: DbConn,
+    settings: AppSettings,
     _: ReadKey,
     from_: From,
     to: To,
@@ -141,14 +143,18 @@ async def get_theme_trends(
     themes one row labelled `hidden` when there are any.
     """
     window = parse_window(from_, to, tz)
-    report = await build_theme_trends(conn, window=window, source=source, kind=kind, top=top, level=level)
-    return respond(request, report, report.rows, THEME_TREND_COLUMNS, "theme-trends")
+    return await cached_report(
+        request, conn, settings, ThemeTrendsReport,
+        lambda: build_theme_trends(conn, window=window, source=source, kind=kind, top=top, level=level),
+        lambda report: respond(request, report, report.rows, THEME_TREND_COLUMNS, "theme-trends"),
+    )  # fmt: skip
 
 
 @router.get("/reopen-rate", response_model=ReopenRateReport, responses=CSV_RESPONSE)
 async def get_reopen_rate(
     request: Request,
     conn: DbConn,
+    settings: AppSettings,
     _: ReadKey,
     from_: From,
     to: To,
@@ -157,14 +163,19 @@ async def get_reopen_rate(
     level: Level = "leaf",
 ) -> Response:
     """Of the tickets first solved in the window, how many reopened, and how often."""
-    report = await build_reopen_rate(conn, window=parse_window(from_, to, tz), group_by=group_by, level=level)
-    return respond(request, report, report.rows, reopen_rate_columns(group_by), "reopen-rate")
+    window = parse_window(from_, to, tz)
+    return await cached_report(
+        request, conn, settings, ReopenRateReport,
+        lambda: build_reopen_rate(conn, window=window, group_by=group_by, level=level),
+        lambda report: respond(request, report, report.rows, reopen_rate_columns(group_by), "reopen-rate"),
+    )  # fmt: skip
 
 
 @router.get("/resolution-times", response_model=ResolutionTimesReport, responses=CSV_RESPONSE)
 async def get_resolution_times(
     request: Request,
     conn: DbConn,
+    settings: AppSettings,
     _: ReadKey,
     metric: TimeMetric,
     from_: From,
@@ -180,6 +191,7 @@ async def get_resolution_times(
     """Count, median, p90 and mean in seconds. first_response takes the tickets created in the
     window; first_resolution / full_resolution those first / last solved in it."""
     window = parse_window(from_, to, tz)
+    columns = resolution_time_columns(metric, group_by)
     if hours == "business":
         from api.routes.cx_reports import build_business_times  # the CX module imports this one
 
@@ -188,9 +200,12 @@ async def get_resolution_times(
         report = await build_business_times(
             conn, window=window, metric=metric, schedule_id=schedule_id, group_by=group_by, level=level
         )
-    else:
-        report = await build_resolution_times(conn, window=window, metric=metric, group_by=group_by, level=level)
-    return respond(request, report, report.rows, resolution_time_columns(metric, group_by), "resolution-times")
+        return respond(request, report, report.rows, columns, "resolution-times")
+    return await cached_report(
+        request, conn, settings, ResolutionTimesReport,
+        lambda: build_resolution_times(conn, window=window, metric=metric, group_by=group_by, level=level),
+        lambda report: respond(request, report, report.rows, columns, "resolution-times"),
+    )  # fmt: skip
 
 
 @router.get("/feature-requests", response_model=FeatureRequestsReport, responses=CSV_RESPONSE)
@@ -210,8 +225,12 @@ async def get_feature_requests(
     requesters, with forum votes summed; per week and/or feature theme. `group_by=theme` ranks the
     most requested features of the window. `uncertain`: how many of `count` a model labelled with
     a confidence below the INTENT_UNCERTAIN_BELOW setting."""
-    report = await build_feature_requests(
-        conn, window=parse_window(from_, to, tz), group_by=group_by, top=top, level=level,
-        uncertain_below=settings.intent_uncertain_below,
+    window = parse_window(from_, to, tz)
+    return await cached_report(
+        request, conn, settings, FeatureRequestsReport,
+        lambda: build_feature_requests(
+            conn, window=window, group_by=group_by, top=top, level=level,
+            uncertain_below=settings.intent_uncertain_below,
+        ),
+        lambda report: respond(request, report, report.rows, feature_request_columns(group_by), "feature-requests"),
     )  # fmt: skip
-    return respond(request, report, report.rows, feature_request_columns(group_by), "feature-requests")

@@ -1,0 +1,66 @@
+"""Report cache statements (migration 0017): read, claim a rebuild, store. Policy: api/report_cache.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+# What a report is built on besides the items: curation decisions (each undo is a new change too),
+# finished clustering runs and the current intent model. All three are small or indexed maxima.
+_VERSION = """
+SELECT concat_ws(':',
+    (SELECT coalesce(max(change_id), 0) FROM curation_change),
+    (SELECT coalesce(max(run_id), 0) FROM clustering_run WHERE status = 'done'),
+    (SELECT coalesce(max(model_id), 0) FROM intent_model WHERE current))
+"""
+
+
+@dataclass(frozen=True)
+class CachedReport:
+    version: str
+    body: str
+    age_s: float
+    cost_ms: float
+    refreshing: bool
+
+
+async def select_report_version(conn: asyncpg.Connection) -> str:
+    return str(await conn.fetchval(_VERSION))
+
+
+async def select_cached_report(conn: asyncpg.Connection, key: str) -> CachedReport | None:
+    row = await conn.fetchrow(
+        "SELECT version, body, extract(epoch FROM clock_timestamp() - computed_at)::float8 AS age_s, cost_ms,"
+        " coalesce(refreshing_until > clock_timestamp(), false) AS refreshing FROM report_cache WHERE key = $1",
+        key,
+    )
+    return CachedReport(**dict(row)) if row else None
+
+
+async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: float) -> bool:
+    """True for the one reader that should rebuild a stale report; the claim lapses after `for_s`."""
+    claimed = await conn.fetchval(
+        "UPDATE report_cache SET refreshing_until = clock_timestamp() + make_interval(secs => $2)"
+        " WHERE key = $1 AND (refreshing_until IS NULL OR refreshing_until < clock_timestamp()) RETURNING true",
+        key,
+        for_s,
+    )
+    return bool(claimed)
+
+
+async def upsert_cached_report(
+    conn: asyncpg.Connection, key: str, *, version: str, body: str, computed_at: datetime, cost_ms: float, keep_s: float
+) -> None:
+    """Store the report, and drop entries nobody could still be served (older than `keep_s`)."""
+    await conn.execute(
+        "INSERT INTO report_cache (key, version, body, computed_at, cost_ms) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body,"
+        " computed_at = excluded.computed_at, cost_ms = excluded.cost_ms, refreshing_until = NULL"
+        " WHERE report_cache.computed_at <= excluded.computed_at",
+        key, version, body, computed_at, cost_ms,
+    )  # fmt: skip
+    await conn.execute(
+        "DELETE FROM report_cache WHERE computed_at < clock_timestamp() - make_interval(secs => $1)", keep_s
+    )

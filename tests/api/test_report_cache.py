@@ -1,0 +1,117 @@
+"""Reports reused while fresh (api/report_cache.py): an expensive report is served again with its
+Age, a curation change is seen at once, a stale one is rebuilt by one reader while the others get
+the stored one, and cheap reports are never stored. "Expensive" is forced with
+REPORT_REUSE_MIN_MS=0, since the test data is small."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import httpx
+
+from schemas.settings import Settings
+from tests.api.test_reports import ingest, item, theme
+from tests.conftest import running_app
+
+WEEK = {"from": "2026-11-02", "to": "2026-11-09"}
+
+
+def reusing(settings: Settings, max_s: float) -> Settings:
+    return settings.model_copy(
+        update={"report_reuse_min_ms": 0.0, "report_reuse_cost_ratio": 1e9, "report_reuse_max_s": max_s}
+    )
+
+
+async def volumes(
+    client: httpx.AsyncClient, admin: dict[str, str], params: Any = WEEK
+) -> tuple[set[tuple[str, int]], str | None]:
+    resp = await client.get("/v1/reports/theme-trends", params=params, headers=admin)
+    assert resp.status_code == 200, resp.text
+    return {(r["label"], r["volume"]) for r in resp.json()["rows"]}, resp.headers.get("age")
+
+
+async def test_a_stored_report_is_served_with_its_age_until_a_curation_change(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z"), item("b", "2026-11-04T10:00:00Z")])
+        refunds = await theme(db, "refunds", ["a", "b"])
+        assert await volumes(client, admin) == ({("refunds", 2), ("unassigned", 0)}, None)
+
+        await ingest(client, admin, [item("c", "2026-11-05T10:00:00Z")])
+        await db.execute("UPDATE item SET theme_id = $1 WHERE external_id = 'c'", refunds)
+        # the query in another order is the same report: served from the store, new item not yet in it
+        rows, age = await volumes(client, admin, [("to", WEEK["to"]), ("from", WEEK["from"])])
+        rows_again, _ = await volumes(client, admin)
+        assert rows == rows_again == {("refunds", 2), ("unassigned", 0)} and age is not None and int(age) >= 0
+        csv = await client.get("/v1/reports/theme-trends", params=WEEK, headers={**admin, "Accept": "text/csv"})
+        assert csv.headers["age"] is not None and ",refunds,2," in csv.text
+
+        # a rename is a curation change: the next read is built afresh, new item and new label
+        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
+        assert resp.status_code == 200, resp.text
+        assert await volumes(client, admin) == ({("Refund not received", 3), ("unassigned", 0)}, None)
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == 1
+
+
+async def test_a_stale_report_is_rebuilt_by_one_reader_while_the_others_get_the_stored_one(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 1.0)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        assert await volumes(client, admin) == ({("unassigned", 1)}, None)
+        await ingest(client, admin, [item("b", "2026-11-04T10:00:00Z")])
+        await asyncio.sleep(1.2)  # past REPORT_REUSE_MAX_S
+
+        # another reader is rebuilding it: this one is served the stored report, age and all
+        await db.execute("UPDATE report_cache SET refreshing_until = now() + interval '1 minute'")
+        rows, age = await volumes(client, admin)
+        assert rows == {("unassigned", 1)} and age is not None and int(age) >= 1
+
+        # the rebuild's claim lapsed (the rebuilder died): the next reader rebuilds it
+        await db.execute("UPDATE report_cache SET refreshing_until = now() - interval '1 second'")
+        assert await volumes(client, admin) == ({("unassigned", 2)}, None)
+        rows, age = await volumes(client, admin)
+        assert rows == {("unassigned", 2)} and age is not None
+
+
+async def test_cheap_reports_are_never_stored(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], migrated: Settings
+) -> None:
+    assert migrated.report_reuse_min_ms == 100  # the default; these few items take a few ms
+    await ingest(app_client, admin, [item("a", "2026-11-03T10:00:00Z")])
+    assert await volumes(app_client, admin) == ({("unassigned", 1)}, None)
+    await ingest(app_client, admin, [item("b", "2026-11-04T10:00:00Z")])
+    assert await volumes(app_client, admin) == ({("unassigned", 2)}, None)
+    for name, params in [
+        ("reopen-rate", {"group_by": "theme"}),
+        ("resolution-times", {"metric": "first_response"}),
+        ("feature-requests", {}),
+    ]:
+        resp = await app_client.get(f"/v1/reports/{name}", params={**WEEK, **params}, headers=admin)
+        assert resp.status_code == 200 and "age" not in resp.headers
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == 0
+
+
+async def test_every_cached_report_is_served_again_as_json_and_csv(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        await db.execute("UPDATE item SET intent = 'feature_request'")
+        for name, params in [
+            ("reopen-rate", {"group_by": "theme"}),
+            ("resolution-times", {"metric": "first_response"}),
+            ("feature-requests", {}),
+        ]:
+            url, query = f"/v1/reports/{name}", {**WEEK, **params}
+            first = await client.get(url, params=query, headers=admin)
+            again = await client.get(url, params=query, headers=admin)
+            as_csv = await client.get(url, params=query, headers={**admin, "Accept": "text/csv"})
+            assert first.status_code == again.status_code == as_csv.status_code == 200, name
+            assert "age" not in first.headers and again.headers["age"] and as_csv.headers["age"], name
+            assert again.json() == first.json(), name
+            assert as_csv.headers["content-type"].startswith("text/csv"), name
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == 3
