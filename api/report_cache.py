@@ -25,12 +25,8 @@ import asyncpg
 from fastapi import Request, Response
 from pydantic import BaseModel
 
-from db.queries.report_cache import (
-    claim_report_rebuild,
-    select_cached_report,
-    select_report_version,
-    upsert_cached_report,
-)
+from api.csv_export import wants_csv
+from db.queries.report_cache import claim_report_rebuild, select_cached_report, upsert_cached_report
 from schemas.settings import Settings
 
 Report = TypeVar("Report", bound=BaseModel)
@@ -57,32 +53,24 @@ async def cached_report(
     build: Callable[[], Awaitable[Report]],
     answer: Callable[[Report], Response],
 ) -> Response:
-    """The report, built or stored, as `answer` writes it (JSON or CSV), with `Age` when stored."""
-    report, age_s = await _report(request, conn, settings, model, build)
-    response = answer(report)
-    if age_s is not None:
-        response.headers["Age"] = str(int(age_s))
-    return response
+    """The report, built or stored, as `answer` writes it (JSON or CSV), with `Age` when stored.
 
-
-async def _report(
-    request: Request,
-    conn: asyncpg.Connection,
-    settings: Settings,
-    model: type[Report],
-    build: Callable[[], Awaitable[Report]],
-) -> tuple[Report, float | None]:
+    A stored report is answered in JSON as the stored text itself, without parsing it again."""
     if settings.report_reuse_max_s <= 0:
-        return await build(), None
+        return answer(await build())
     key = cache_key(request)
-    version = await select_report_version(conn)
-    stored = await select_cached_report(conn, key)
-    if stored is not None and stored.version == version:
+    version, stored = await select_cached_report(conn, key)
+    if stored is not None:
         fresh = stored.age_s < reuse_for_s(settings, stored.cost_ms)
         # stale: the first reader rebuilds, the rest are served the stored report meanwhile
         rebuild_s = 2 * stored.cost_ms / 1000 + 1
         if fresh or stored.refreshing or not await claim_report_rebuild(conn, key, for_s=rebuild_s):
-            return model.model_validate_json(stored.body), stored.age_s
+            if wants_csv(request):
+                response = answer(model.model_validate_json(stored.body))
+            else:
+                response = Response(stored.body, media_type="application/json")
+            response.headers["Age"] = str(int(stored.age_s))
+            return response
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     report = await build()
@@ -93,4 +81,4 @@ async def _report(
             conn, key, version=version, body=body, computed_at=started_at, cost_ms=cost_ms,
             keep_s=settings.report_reuse_max_s * 2,
         )  # fmt: skip
-    return report, None
+    return answer(report)

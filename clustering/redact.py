@@ -294,9 +294,13 @@ _CLASSES = (
 )
 
 
+# One compiled alternation finds any hint in one pass (1.7 µs a Banking77 text against 6.3 µs for
+# seventeen `in` scans; bench/RESULTS.md, issue 17): it runs on every string of every body.
+_SECRET_HINT = re.compile(b"|".join(map(re.escape, _SECRET_HINTS)))
+
+
 def _may_hold_secret(raw: bytes) -> bool:
-    lowered = raw.lower()
-    return any(hint in lowered for hint in _SECRET_HINTS)
+    return _SECRET_HINT.search(raw.lower()) is not None
 
 
 def _digit_count(raw: bytes) -> int:

@@ -9,34 +9,36 @@ import asyncpg
 
 # What a report is built on besides the items: curation decisions (each undo is a new change too),
 # finished clustering runs and the current intent model. All three are small or indexed maxima.
-_VERSION = """
-SELECT concat_ws(':',
-    (SELECT coalesce(max(change_id), 0) FROM curation_change),
-    (SELECT coalesce(max(run_id), 0) FROM clustering_run WHERE status = 'done'),
-    (SELECT coalesce(max(model_id), 0) FROM intent_model WHERE current))
+# One round trip: that version, and the stored report under the key, if any.
+_LOOKUP = """
+WITH state AS (
+    SELECT concat_ws(':',
+        (SELECT coalesce(max(change_id), 0) FROM curation_change),
+        (SELECT coalesce(max(run_id), 0) FROM clustering_run WHERE status = 'done'),
+        (SELECT coalesce(max(model_id), 0) FROM intent_model WHERE current)) AS version
+)
+SELECT state.version, c.version AS stored_version, c.body,
+       extract(epoch FROM clock_timestamp() - c.computed_at)::float8 AS age_s, c.cost_ms,
+       coalesce(c.refreshing_until > clock_timestamp(), false) AS refreshing
+FROM state LEFT JOIN report_cache c ON c.key = $1
 """
 
 
 @dataclass(frozen=True)
 class CachedReport:
-    version: str
     body: str
     age_s: float
     cost_ms: float
     refreshing: bool
 
 
-async def select_report_version(conn: asyncpg.Connection) -> str:
-    return str(await conn.fetchval(_VERSION))
-
-
-async def select_cached_report(conn: asyncpg.Connection, key: str) -> CachedReport | None:
-    row = await conn.fetchrow(
-        "SELECT version, body, extract(epoch FROM clock_timestamp() - computed_at)::float8 AS age_s, cost_ms,"
-        " coalesce(refreshing_until > clock_timestamp(), false) AS refreshing FROM report_cache WHERE key = $1",
-        key,
-    )
-    return CachedReport(**dict(row)) if row else None
+async def select_cached_report(conn: asyncpg.Connection, key: str) -> tuple[str, CachedReport | None]:
+    """The state's version now, and the report stored under `key` if it was built on that version."""
+    row = await conn.fetchrow(_LOOKUP, key)
+    assert row is not None
+    if row["stored_version"] != row["version"]:
+        return row["version"], None
+    return row["version"], CachedReport(row["body"], row["age_s"], row["cost_ms"], row["refreshing"])
 
 
 async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: float) -> bool:
