@@ -462,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--cluster-every-s", type=float, default=300.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--api-processes", type=int, default=1, help="uvicorn processes serving the API")
     parser.add_argument("--drain-timeout-s", type=float, default=1800.0)
     parser.add_argument("--lanes", default="webhook,bulk,report,dashboard,clustering",
                         help="comma-separated: webhook, bulk, report, dashboard, clustering")  # fmt: skip
@@ -471,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.profile = os.path.abspath(args.profile)
     base = Path(tempfile.mkdtemp(prefix="mixed-load-"))
-    cluster = Cluster(base, workers=args.workers, sweep_after_s=60)
+    cluster = Cluster(base, workers=args.workers, sweep_after_s=60, api_processes=args.api_processes)
     cluster.env.update(CLUSTER_EVERY_S=str(10**9), DB_POOL_MAX="20")
     try:
         cluster.start_stores()  # runs the migrations in its own event loop

@@ -158,10 +158,12 @@ def _pcts(values: list[float]) -> str:
 
 
 class Cluster:
-    """Postgres, Valkey, one API process and N workers on loopback, all killable."""
+    """Postgres, Valkey, the API (one process, or uvicorn's `--workers api_processes`) and N
+    workers on loopback, all killable."""
 
-    def __init__(self, base: Path, workers: int, sweep_after_s: int) -> None:
+    def __init__(self, base: Path, workers: int, sweep_after_s: int, api_processes: int = 1) -> None:
         self.base = base
+        self.api_processes = api_processes
         self.pg = Postgres(base / "postgres", free_port())
         self.valkey = Valkey(base / "valkey", free_port())
         self.api_port = free_port()
@@ -203,7 +205,8 @@ class Cluster:
     def start_api(self) -> None:
         self.api = self._spawn(
             ["-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
-             "--port", str(self.api_port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(self.api_port), "--log-level", "warning", "--no-access-log",
+             *(["--workers", str(self.api_processes)] if self.api_processes > 1 else [])],
             "api.log",
         )  # fmt: skip
 
