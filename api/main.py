@@ -18,7 +18,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from api import accesslog
-from api.dashboard.render import STATIC_DIR
+from api.dashboard.render import STATIC_DIR, compile_templates
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.routes import (
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = await create_pool(settings)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         aredis = AsyncRedis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
+        compile_templates()
         settle_heap()
         try:
             yield {"pool": pool, "redis": redis, "aredis": aredis, "settings": settings}

@@ -11,6 +11,10 @@ clustering and intent state it was built on, so a rename, merge, run or new mode
 new items show within the age limit. `generated_at` in the body says when it was built, and the
 `Age` header how many seconds ago. When a stored report goes stale, one reader rebuilds it and
 the others are served the stored one meanwhile.
+
+The dashboard's weekly pages are the same reports drawn for every signed-in viewer, so their HTML
+is reused the same way (`cached_page`); pages that differ by viewer (a theme's items, with or
+without personal data, and its curation controls) are always built.
 """
 
 from __future__ import annotations
@@ -18,15 +22,22 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import asyncpg
 from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from api.csv_export import wants_csv
-from db.queries.report_cache import claim_report_rebuild, select_cached_report, upsert_cached_report
+from db.queries.report_cache import (
+    CachedReport,
+    claim_report_rebuild,
+    select_cached_report,
+    upsert_cached_report,
+)
 from schemas.settings import Settings
 
 Report = TypeVar("Report", bound=BaseModel)
@@ -45,6 +56,44 @@ def reuse_for_s(settings: Settings, cost_ms: float) -> float:
     return min(settings.report_reuse_max_s, settings.report_reuse_cost_ratio * cost_ms / 1000)
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What a read found: its key, the state's version now, and a stored body to serve (None: build)."""
+
+    key: str
+    version: str
+    stored: CachedReport | None
+
+
+async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings) -> Lookup:
+    """The stored body if it may be served: fresh, or stale while another reader rebuilds it.
+    A stale one with nobody rebuilding is claimed, and this reader builds it."""
+    key = cache_key(request)
+    version, stored = await select_cached_report(conn, key)
+    if stored is not None:
+        fresh = stored.age_s < reuse_for_s(settings, stored.cost_ms)
+        rebuild_s = 2 * stored.cost_ms / 1000 + 1
+        if fresh or stored.refreshing or not await claim_report_rebuild(conn, key, for_s=rebuild_s):
+            return Lookup(key, version, stored)
+    return Lookup(key, version, None)
+
+
+async def keep(
+    conn: asyncpg.Connection, settings: Settings, found: Lookup, body: str, started_at: datetime, cost_ms: float
+) -> None:
+    """Store a body built for `found` if it cost enough to be worth serving again."""
+    if reuse_for_s(settings, cost_ms) > 0:
+        await upsert_cached_report(
+            conn, found.key, version=found.version, body=body, computed_at=started_at, cost_ms=cost_ms,
+            keep_s=settings.report_reuse_max_s * 2,
+        )  # fmt: skip
+
+
+def _with_age(response: Response, stored: CachedReport) -> Response:
+    response.headers["Age"] = str(int(stored.age_s))
+    return response
+
+
 async def cached_report(
     request: Request,
     conn: asyncpg.Connection,
@@ -58,27 +107,39 @@ async def cached_report(
     A stored report is answered in JSON as the stored text itself, without parsing it again."""
     if settings.report_reuse_max_s <= 0:
         return answer(await build())
-    key = cache_key(request)
-    version, stored = await select_cached_report(conn, key)
-    if stored is not None:
-        fresh = stored.age_s < reuse_for_s(settings, stored.cost_ms)
-        # stale: the first reader rebuilds, the rest are served the stored report meanwhile
-        rebuild_s = 2 * stored.cost_ms / 1000 + 1
-        if fresh or stored.refreshing or not await claim_report_rebuild(conn, key, for_s=rebuild_s):
-            if wants_csv(request):
-                response = answer(model.model_validate_json(stored.body))
-            else:
-                response = Response(stored.body, media_type="application/json")
-            response.headers["Age"] = str(int(stored.age_s))
-            return response
+    found = await look_up(request, conn, settings)
+    if found.stored is not None:
+        if wants_csv(request):
+            return _with_age(answer(model.model_validate_json(found.stored.body)), found.stored)
+        return _with_age(Response(found.stored.body, media_type="application/json"), found.stored)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     report = await build()
     cost_ms = (time.perf_counter() - started) * 1000
     if reuse_for_s(settings, cost_ms) > 0:
         body = report.model_dump_json(exclude_unset=True, by_alias=True)
-        await upsert_cached_report(
-            conn, key, version=version, body=body, computed_at=started_at, cost_ms=cost_ms,
-            keep_s=settings.report_reuse_max_s * 2,
-        )  # fmt: skip
+        await keep(conn, settings, found, body, started_at, cost_ms)
     return answer(report)
+
+
+async def cached_page(
+    request: Request,
+    conn: asyncpg.Connection,
+    settings: Settings,
+    build: Callable[[], Awaitable[Response]],
+    headers: dict[str, str],
+) -> Response:
+    """A dashboard page that is the same for every signed-in viewer, built or stored like a
+    report; only a 200 page is stored, and a stored one is answered with `headers` and `Age`."""
+    if settings.report_reuse_max_s <= 0:
+        return await build()
+    found = await look_up(request, conn, settings)
+    if found.stored is not None:
+        return _with_age(HTMLResponse(found.stored.body, headers=headers), found.stored)
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    page = await build()
+    cost_ms = (time.perf_counter() - started) * 1000
+    if page.status_code == 200:
+        await keep(conn, settings, found, bytes(page.body).decode(), started_at, cost_ms)
+    return page

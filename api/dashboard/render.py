@@ -95,6 +95,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def compile_templates() -> None:
+    """Compile every page once, at start-up: the first viewer does not wait for it, and a page's
+    build time (which decides whether it is reused, api/report_cache.py) is its data, not Jinja."""
+    for path in sorted(TEMPLATES_DIR.glob("*.html")):
+        environment().get_template(path.name)
+
+
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     # A model's intent below this confidence is marked uncertain in item lists.
     uncertain_below = request.state.settings.intent_uncertain_below

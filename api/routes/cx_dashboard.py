@@ -12,7 +12,7 @@ from api.dashboard.render import render
 from api.dashboard.session import Viewer
 from api.dashboard.weeks import parse_weeks
 from api.deps import DbConn
-from api.routes.dashboard import DashboardRoute, Tz, Week, page_context
+from api.routes.dashboard import DashboardRoute, Tz, Week, page_context, reused
 from schemas.reports import ThemeLevel
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -28,6 +28,10 @@ async def get_customer_page(
     level: Annotated[ThemeLevel, Query()] = "leaf",
 ) -> Response:
     weeks = parse_weeks(tz, week)
-    context = await page_context(conn, weeks=weeks, source=None, week=week)
-    context.update(await build_cx(conn, weeks=weeks, level=level))
-    return render(request, "cx.html", {**context, "nav": "customer"})
+
+    async def build() -> Response:
+        context = await page_context(conn, weeks=weeks, source=None, week=week)
+        context.update(await build_cx(conn, weeks=weeks, level=level))
+        return render(request, "cx.html", {**context, "nav": "customer"})
+
+    return await reused(request, conn, build)

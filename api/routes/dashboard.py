@@ -9,7 +9,7 @@ on a JSON envelope.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,6 +37,7 @@ from api.dashboard.theme import build_theme
 from api.dashboard.weeks import COMMON_ZONES, Weeks, parse_weeks
 from api.deps import AppSettings, DbConn, RedisClient, RowId, authenticate
 from api.errors import AppError, Forbidden, NotFound, Unauthorized, code_for_status, envelope
+from api.report_cache import cached_page
 from api.windows import parse_day
 from db.queries.dashboard import select_sources
 from db.queries.item_reads import select_item
@@ -136,14 +137,24 @@ def _filters(tz: str | None, source: str | None, week: str | None) -> tuple[Week
     return parse_weeks(tz, week), (source or None)
 
 
+def reused(request: Request, conn: DbConn, build: Callable[[], Awaitable[Response]]) -> Awaitable[Response]:
+    """A page that every signed-in viewer sees alike, reused while fresh like a report
+    (api/report_cache.py)."""
+    return cached_page(request, conn, request.state.settings, build, SECURITY_HEADERS)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def get_overview(
     request: Request, conn: DbConn, _: Viewer, tz: Tz = None, source: Source = None, week: Week = None
 ) -> Response:
     weeks, source = _filters(tz, source, week)
-    context = await page_context(conn, weeks=weeks, source=source, week=week)
-    context.update(await build_overview(conn, weeks=weeks, source=source))
-    return render(request, "overview.html", {**context, "nav": "overview"})
+
+    async def build() -> Response:
+        context = await page_context(conn, weeks=weeks, source=source, week=week)
+        context.update(await build_overview(conn, weeks=weeks, source=source))
+        return render(request, "overview.html", {**context, "nav": "overview"})
+
+    return await reused(request, conn, build)
 
 
 @router.get("/themes/{theme_id}", response_class=HTMLResponse)
@@ -172,9 +183,13 @@ async def get_features(
     request: Request, conn: DbConn, _: Viewer, tz: Tz = None, source: Source = None, week: Week = None
 ) -> Response:
     weeks, source = _filters(tz, source, week)
-    context = await page_context(conn, weeks=weeks, source=source, week=week)
-    context.update(await build_features(conn, weeks=weeks, source=source))
-    return render(request, "features.html", {**context, "nav": "features"})
+
+    async def build() -> Response:
+        context = await page_context(conn, weeks=weeks, source=source, week=week)
+        context.update(await build_features(conn, weeks=weeks, source=source))
+        return render(request, "features.html", {**context, "nav": "features"})
+
+    return await reused(request, conn, build)
 
 
 @router.get("/operations", response_class=HTMLResponse)
@@ -187,10 +202,15 @@ async def get_operations(
     metric: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     weeks = parse_weeks(tz, week)
-    context = await page_context(conn, weeks=weeks, source=None, week=week)
-    context.update(await build_operations(conn, weeks=weeks, metric=parse_metric(metric)))
-    context["filters"]["metric"] = metric
-    return render(request, "operations.html", {**context, "nav": "operations", "metric_names": METRIC_NAMES})
+    chosen = parse_metric(metric)
+
+    async def build() -> Response:
+        context = await page_context(conn, weeks=weeks, source=None, week=week)
+        context.update(await build_operations(conn, weeks=weeks, metric=chosen))
+        context["filters"]["metric"] = metric
+        return render(request, "operations.html", {**context, "nav": "operations", "metric_names": METRIC_NAMES})
+
+    return await reused(request, conn, build)
 
 
 @router.get("/runs", response_class=HTMLResponse)

@@ -1,21 +1,24 @@
 """Reports reused while fresh (api/report_cache.py): an expensive report is served again with its
 Age, a curation change is seen at once, a stale one is rebuilt by one reader while the others get
-the stored one, and cheap reports are never stored. "Expensive" is forced with
-REPORT_REUSE_MIN_MS=0, since the test data is small."""
+the stored one, and cheap reports are never stored; the weekly dashboard pages are reused alike.
+"Expensive" is forced with REPORT_REUSE_MIN_MS=0, since the test data is small."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 
 from schemas.settings import Settings
+from tests.api.test_dashboard import new_key, sign_in
 from tests.api.test_reports import ingest, item, theme
 from tests.conftest import running_app
 
 WEEK = {"from": "2026-11-02", "to": "2026-11-09"}
+WEEKLY_PAGES = ("/", "/features", "/operations", "/customer")
 
 
 def reusing(settings: Settings, max_s: float) -> Settings:
@@ -115,3 +118,39 @@ async def test_every_cached_report_is_served_again_as_json_and_csv(
             assert again.json() == first.json(), name
             assert as_csv.headers["content-type"].startswith("text/csv"), name
     assert await db.fetchval("SELECT count(*) FROM report_cache") == 3
+
+
+async def test_the_weekly_pages_are_reused_alike_for_every_viewer_and_theme_pages_never(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    week = {"week": at.date().isoformat(), "tz": "UTC"}
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        client.base_url = httpx.URL("http://127.0.0.1")  # loopback: the session cookie is kept
+        await ingest(client, admin, [item("a", at.isoformat())])
+        refunds = await theme(db, "Refund not received", ["a"])
+        _, key = await new_key(client, admin, "read")
+        assert (await sign_in(client, key)).status_code == 303
+        first = {path: await client.get(path, params=week) for path in WEEKLY_PAGES}
+        assert all(r.status_code == 200 and "age" not in r.headers for r in first.values())
+        assert "Refund not received" in first["/"].text
+
+        # not a curation change: the stored pages are served, headers and all, to any viewer
+        await db.execute("UPDATE theme SET label = 'Changed behind its back' WHERE theme_id = $1", refunds)
+        _, other = await new_key(client, admin, "read")
+        assert (await sign_in(client, other)).status_code == 303
+        for path in WEEKLY_PAGES:
+            again = await client.get(path, params=week)
+            assert again.status_code == 200 and again.headers["age"] and again.text == first[path].text, path
+            assert "default-src 'none'" in again.headers["content-security-policy"], path
+        # a theme page differs by viewer (personal data, curation controls): always built
+        for _ in range(2):
+            page = await client.get(f"/themes/{refunds}", params=week)
+            assert page.status_code == 200 and "age" not in page.headers and "Changed behind its back" in page.text
+
+        # a curation change shows at once
+        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund late"}, headers=admin)
+        assert resp.status_code == 200, resp.text
+        fresh = await client.get("/", params=week)
+        assert "age" not in fresh.headers and "Refund late" in fresh.text
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == len(WEEKLY_PAGES)
