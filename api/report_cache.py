@@ -6,11 +6,13 @@ the webhooks would wait for a connection. So a report whose build took at least
 `report_reuse_min_ms` is stored (Postgres, table report_cache, shared by every API process) and
 served again while its age is under `report_reuse_cost_ratio` times its build cost, at most
 `report_reuse_max_s`: each distinct report then costs Postgres at most about 1/ratio of a core.
-Cheaper reports are always built fresh. A stored report answers only for the curation,
-clustering and intent state it was built on, so a rename, merge, run or new model shows at once;
-new items show within the age limit. `generated_at` in the body says when it was built, and the
-`Age` header how many seconds ago. When a stored report goes stale, one reader rebuilds it and
-the others are served the stored one meanwhile.
+Cheaper reports are always built fresh. A stored report answers only for the curation state it
+was built on, so a person's rename, merge or split shows at once. It goes stale with age, or
+when a clustering run ends or a new intent model becomes current; then one reader rebuilds it
+and the others are served the stored one meanwhile, so the end of a run does not start every
+reader's scan at once. New items show within the age limit. `generated_at` in the body says
+when it was built, and the `Age` header how many seconds ago. A rebuild that hits the statement
+timeout serves the stale report rather than a 503.
 
 The dashboard's weekly pages are the same reports drawn for every signed-in viewer, so their HTML
 is reused the same way (`cached_page`); pages that differ by viewer (a theme's items, with or
@@ -20,6 +22,7 @@ without personal data, and its curation controls) are always built.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +44,8 @@ from db.queries.report_cache import (
 from schemas.settings import Settings
 
 Report = TypeVar("Report", bound=BaseModel)
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def cache_key(request: Request) -> str:
@@ -58,11 +63,17 @@ def reuse_for_s(settings: Settings, cost_ms: float) -> float:
 
 @dataclass(frozen=True)
 class Lookup:
-    """What a read found: its key, the state's version now, and a stored body to serve (None: build)."""
+    """What a read found: its key, the state's version now, a stored body to serve (None: build
+    it), and the stale body this reader is rebuilding, served if the rebuild runs out of time."""
 
     key: str
     version: str
     stored: CachedReport | None
+    stale: CachedReport | None = None
+
+
+def _curation(version: str) -> str:
+    return version.split(":", 1)[0]
 
 
 async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings) -> Lookup:
@@ -70,12 +81,27 @@ async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings
     A stale one with nobody rebuilding is claimed, and this reader builds it."""
     key = cache_key(request)
     version, stored = await select_cached_report(conn, key)
-    if stored is not None:
-        fresh = stored.age_s < reuse_for_s(settings, stored.cost_ms)
-        rebuild_s = 2 * stored.cost_ms / 1000 + 1
-        if fresh or stored.refreshing or not await claim_report_rebuild(conn, key, for_s=rebuild_s):
-            return Lookup(key, version, stored)
-    return Lookup(key, version, None)
+    if stored is None or _curation(stored.version) != _curation(version):
+        return Lookup(key, version, None)  # a person's edit shows at once: built before it, never served
+    # Stale when old, or built before the last clustering run or intent model. One reader rebuilds
+    # it and the rest are served it meanwhile: a run's end would otherwise start every reader's scan.
+    fresh = stored.version == version and stored.age_s < reuse_for_s(settings, stored.cost_ms)
+    rebuild_s = 2 * stored.cost_ms / 1000 + 1
+    if fresh or stored.refreshing or not await claim_report_rebuild(conn, key, for_s=rebuild_s):
+        return Lookup(key, version, stored)
+    return Lookup(key, version, None, stale=stored)
+
+
+async def _built_or_stale(found: Lookup, build: Callable[[], Awaitable[T]]) -> T | CachedReport:
+    """`build()`, or the stale body this reader was rebuilding if the build hit the statement
+    timeout: a report a few minutes old, with its Age, is worth more to its reader than a 503."""
+    try:
+        return await build()
+    except asyncpg.QueryCanceledError:
+        if found.stale is None:
+            raise
+        log.warning("report rebuild ran out of time; serving the stored one (%.0f s old)", found.stale.age_s)
+        return found.stale
 
 
 async def keep(
@@ -94,6 +120,14 @@ def _with_age(response: Response, stored: CachedReport) -> Response:
     return response
 
 
+def _serve_report(
+    request: Request, model: type[Report], answer: Callable[[Report], Response], stored: CachedReport
+) -> Response:
+    if wants_csv(request):
+        return _with_age(answer(model.model_validate_json(stored.body)), stored)
+    return _with_age(Response(stored.body, media_type="application/json"), stored)
+
+
 async def cached_report(
     request: Request,
     conn: asyncpg.Connection,
@@ -109,12 +143,12 @@ async def cached_report(
         return answer(await build())
     found = await look_up(request, conn, settings)
     if found.stored is not None:
-        if wants_csv(request):
-            return _with_age(answer(model.model_validate_json(found.stored.body)), found.stored)
-        return _with_age(Response(found.stored.body, media_type="application/json"), found.stored)
+        return _serve_report(request, model, answer, found.stored)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    report = await build()
+    report = await _built_or_stale(found, build)
+    if isinstance(report, CachedReport):
+        return _serve_report(request, model, answer, report)
     cost_ms = (time.perf_counter() - started) * 1000
     if reuse_for_s(settings, cost_ms) > 0:
         body = report.model_dump_json(exclude_unset=True, by_alias=True)
@@ -138,7 +172,9 @@ async def cached_page(
         return _with_age(HTMLResponse(found.stored.body, headers=headers), found.stored)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    page = await build()
+    page = await _built_or_stale(found, build)
+    if isinstance(page, CachedReport):
+        return _with_age(HTMLResponse(page.body, headers=headers), page)
     cost_ms = (time.perf_counter() - started) * 1000
     if page.status_code == 200:
         await keep(conn, settings, found, bytes(page.body).decode(), started_at, cost_ms)

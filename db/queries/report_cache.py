@@ -26,6 +26,7 @@ FROM state LEFT JOIN report_cache c ON c.key = $1
 
 @dataclass(frozen=True)
 class CachedReport:
+    version: str
     body: str
     age_s: float
     cost_ms: float
@@ -33,12 +34,14 @@ class CachedReport:
 
 
 async def select_cached_report(conn: asyncpg.Connection, key: str) -> tuple[str, CachedReport | None]:
-    """The state's version now, and the report stored under `key` if it was built on that version."""
+    """The state's version now ("change:run:model"), and the report stored under `key`, if any,
+    with the version it was built on."""
     row = await conn.fetchrow(_LOOKUP, key)
     assert row is not None
-    if row["stored_version"] != row["version"]:
+    if row["stored_version"] is None:
         return row["version"], None
-    return row["version"], CachedReport(row["body"], row["age_s"], row["cost_ms"], row["refreshing"])
+    stored = CachedReport(row["stored_version"], row["body"], row["age_s"], row["cost_ms"], row["refreshing"])
+    return row["version"], stored
 
 
 async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: float) -> bool:

@@ -154,3 +154,44 @@ async def test_the_weekly_pages_are_reused_alike_for_every_viewer_and_theme_page
         fresh = await client.get("/", params=week)
         assert "age" not in fresh.headers and "Refund late" in fresh.text
     assert await db.fetchval("SELECT count(*) FROM report_cache") == len(WEEKLY_PAGES)
+
+
+async def test_after_a_clustering_run_one_reader_rebuilds_while_the_others_get_the_stored_one(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        assert await volumes(client, admin) == ({("unassigned", 1)}, None)
+        await ingest(client, admin, [item("b", "2026-11-04T10:00:00Z")])
+        await db.execute("INSERT INTO clustering_run (status, finished_at) VALUES ('done', now())")
+
+        # the stored report predates the run: while another reader rebuilds it, this one gets it
+        await db.execute("UPDATE report_cache SET refreshing_until = now() + interval '1 minute'")
+        rows, age = await volumes(client, admin)
+        assert rows == {("unassigned", 1)} and age is not None
+        # nobody is rebuilding it: this reader does, and the run's state is stored with it
+        await db.execute("UPDATE report_cache SET refreshing_until = NULL")
+        assert await volumes(client, admin) == ({("unassigned", 2)}, None)
+        rows, age = await volumes(client, admin)
+        assert rows == {("unassigned", 2)} and age is not None
+
+
+async def test_a_rebuild_that_runs_out_of_time_serves_the_stored_report_not_a_503(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    quick = reusing(migrated, 1.0).model_copy(update={"db_statement_timeout_ms": 500})
+    async with running_app(quick) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        assert await volumes(client, admin) == ({("unassigned", 1)}, None)
+        await ingest(client, admin, [item("b", "2026-11-04T10:00:00Z")])
+        await asyncio.sleep(1.2)  # stale: this reader claims the rebuild
+        async with db.transaction():  # the items are locked: the rebuild's scan hits the statement timeout
+            await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+            rows, age = await volumes(client, admin)
+        assert rows == {("unassigned", 1)} and age is not None and int(age) >= 1
+        # with no stored report to fall back on, the timeout is still a 503
+        await db.execute("TRUNCATE report_cache")
+        async with db.transaction():
+            await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+            resp = await client.get("/v1/reports/theme-trends", params=WEEK, headers=admin)
+        assert resp.status_code == 503 and resp.json()["error"] == "service_unavailable"
