@@ -48,6 +48,11 @@ def test_every_service_gets_the_same_store_urls() -> None:
         assert "ADMIN_API_KEY" in env and "SECRET_KEY" in env
 
 
+def test_the_api_runs_two_processes_unless_told_otherwise() -> None:
+    # bench/RESULTS.md (session 7): two API processes halved the webhook ack p50 under L1
+    assert load()["services"]["api"]["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-2}"
+
+
 def test_dockerfile_copies_every_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("api", "outbox", "workers", "clustering", "connectors", "schemas", "db"):
