@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -452,6 +454,15 @@ async def main_async(args: argparse.Namespace, cluster: Cluster) -> dict[str, An
             "loadavg_after": [round(x, 2) for x in load_after]}  # fmt: skip
 
 
+def log_summary(path: Path, top: int = 10) -> dict[str, int]:
+    """The log's most frequent lines, numbers blanked so repeats group ("database unavailable:
+    QueryCanceledError" x 2): the result keeps why a 5xx happened after the run's directory goes."""
+    if not path.exists():
+        return {}
+    lines = (re.sub(r"\d+", "#", line.strip())[:200] for line in path.read_text(errors="replace").splitlines())
+    return dict(collections.Counter(line for line in lines if line).most_common(top))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/mixed_load.py", description=__doc__.split("\n")[0])
     parser.add_argument("--duration-s", type=float, default=900.0)
@@ -477,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cluster.start_stores()  # runs the migrations in its own event loop
         result = asyncio.run(main_async(args, cluster))
+        cluster.stop()  # flushes the API's log before it is read
+        result["api_log"] = log_summary(base / "api.log")
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
