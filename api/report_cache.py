@@ -12,8 +12,7 @@ when a clustering run ends or a new intent model becomes current; then one reade
 and the others are served the stored one meanwhile, so the end of a run does not start every
 reader's scan at once. New items show within the age limit. `generated_at` in the body says
 when it was built, and the `Age` header how many seconds ago. A rebuild that hits the statement
-timeout serves the stale report rather than a 503, and the next try waits as long as a report of
-that cost is reused (2 minutes by default).
+timeout serves the stale report rather than a 503.
 
 The dashboard's weekly pages are the same reports drawn for every signed-in viewer, so their HTML
 is reused the same way (`cached_page`); pages that differ by viewer (a theme's items, with or
@@ -39,7 +38,6 @@ from api.csv_export import wants_csv
 from db.queries.report_cache import (
     CachedReport,
     claim_report_rebuild,
-    postpone_report_rebuild,
     select_cached_report,
     upsert_cached_report,
 )
@@ -94,21 +92,15 @@ async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings
     return Lookup(key, version, None, stale=stored)
 
 
-async def _built_or_stale(
-    conn: asyncpg.Connection, settings: Settings, found: Lookup, build: Callable[[], Awaitable[T]]
-) -> T | CachedReport:
+async def _built_or_stale(found: Lookup, build: Callable[[], Awaitable[T]]) -> T | CachedReport:
     """`build()`, or the stale body this reader was rebuilding if the build hit the statement
-    timeout: a report a few minutes old, with its Age, is worth more to its reader than a 503.
-    The next try waits as long as a report that cost the whole timeout would be reused, so a
-    scan that cannot finish does not take a connection for the full timeout again and again."""
+    timeout: a report a few minutes old, with its Age, is worth more to its reader than a 503."""
     try:
         return await build()
     except asyncpg.QueryCanceledError:
         if found.stale is None:
             raise
         log.warning("report rebuild ran out of time; serving the stored one (%.0f s old)", found.stale.age_s)
-        backoff_s = reuse_for_s(settings, settings.db_statement_timeout_ms)
-        await postpone_report_rebuild(conn, found.key, for_s=max(backoff_s, 1.0))
         return found.stale
 
 
@@ -154,7 +146,7 @@ async def cached_report(
         return _serve_report(request, model, answer, found.stored)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    report = await _built_or_stale(conn, settings, found, build)
+    report = await _built_or_stale(found, build)
     if isinstance(report, CachedReport):
         return _serve_report(request, model, answer, report)
     cost_ms = (time.perf_counter() - started) * 1000
@@ -180,7 +172,7 @@ async def cached_page(
         return _with_age(HTMLResponse(found.stored.body, headers=headers), found.stored)
     started_at = datetime.now(UTC)
     started = time.perf_counter()
-    page = await _built_or_stale(conn, settings, found, build)
+    page = await _built_or_stale(found, build)
     if isinstance(page, CachedReport):
         return _with_age(HTMLResponse(page.body, headers=headers), page)
     cost_ms = (time.perf_counter() - started) * 1000

@@ -55,15 +55,6 @@ async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: flo
     return bool(claimed)
 
 
-async def postpone_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: float) -> None:
-    """After a rebuild that ran out of time: nobody tries again for `for_s`."""
-    await conn.execute(
-        "UPDATE report_cache SET refreshing_until = clock_timestamp() + make_interval(secs => $2) WHERE key = $1",
-        key,
-        for_s,
-    )
-
-
 async def upsert_cached_report(
     conn: asyncpg.Connection, key: str, *, version: str, body: str, computed_at: datetime, cost_ms: float, keep_s: float
 ) -> None:
