@@ -7,7 +7,9 @@ the webhooks would wait for a connection. So a report whose build took at least
 served again while its age is under `report_reuse_cost_ratio` times its build cost, at most
 `report_reuse_max_s`: each distinct report then costs Postgres at most about 1/ratio of a core.
 Cheaper reports are always built fresh. A stored report answers only for the curation state it
-was built on, so a person's rename, merge or split shows at once. It goes stale with age, or
+was built on, so a person's rename, merge or split shows at once: one reader rebuilds each such
+report while the others wait for its result (an advisory lock), so an edit at a busy hour does not
+start every reader's scan at once either. It goes stale with age, or
 when a clustering run ends or a new intent model becomes current; then one reader rebuilds it
 and the others are served the stored one meanwhile, so the end of a run does not start every
 reader's scan at once. New items show within the age limit. `generated_at` in the body says
@@ -27,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
 import asyncpg
@@ -38,7 +41,10 @@ from api.csv_export import wants_csv
 from db.queries.report_cache import (
     CachedReport,
     claim_report_rebuild,
+    delete_cached_report,
+    lock_report_build,
     select_cached_report,
+    unlock_report_build,
     upsert_cached_report,
 )
 from schemas.settings import Settings
@@ -64,12 +70,14 @@ def reuse_for_s(settings: Settings, cost_ms: float) -> float:
 @dataclass(frozen=True)
 class Lookup:
     """What a read found: its key, the state's version now, a stored body to serve (None: build
-    it), and the stale body this reader is rebuilding, served if the rebuild runs out of time."""
+    it), the stale body this reader is rebuilding, served if the rebuild runs out of time, and
+    whether this reader holds the key's build lock (released by `keep` or `release`)."""
 
     key: str
     version: str
     stored: CachedReport | None
     stale: CachedReport | None = None
+    locked: bool = False
 
 
 def _curation(version: str) -> str:
@@ -81,8 +89,16 @@ async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings
     A stale one with nobody rebuilding is claimed, and this reader builds it."""
     key = cache_key(request)
     version, stored = await select_cached_report(conn, key)
-    if stored is None or _curation(stored.version) != _curation(version):
-        return Lookup(key, version, None)  # a person's edit shows at once: built before it, never served
+    if stored is not None and _curation(stored.version) != _curation(version):
+        # Built before a person's edit: never served, so the edit shows at once. It was expensive,
+        # so one reader rebuilds it and the others wait for that build rather than scan too.
+        await lock_report_build(conn, key)
+        version, stored = await select_cached_report(conn, key)
+        if stored is None or _curation(stored.version) != _curation(version):
+            return Lookup(key, version, None, locked=True)
+        await unlock_report_build(conn, key)  # another reader built it meanwhile
+    if stored is None:
+        return Lookup(key, version, None)
     # Stale when old, or built before the last clustering run or intent model. One reader rebuilds
     # it and the rest are served it meanwhile: a run's end would otherwise start every reader's scan.
     fresh = stored.version == version and stored.age_s < reuse_for_s(settings, stored.cost_ms)
@@ -92,27 +108,58 @@ async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings
     return Lookup(key, version, None, stale=stored)
 
 
-async def _built_or_stale(found: Lookup, build: Callable[[], Awaitable[T]]) -> T | CachedReport:
-    """`build()`, or the stale body this reader was rebuilding if the build hit the statement
-    timeout: a report a few minutes old, with its Age, is worth more to its reader than a 503."""
+async def _built(
+    conn: asyncpg.Connection, found: Lookup, build: Callable[[], Awaitable[T]]
+) -> tuple[T | CachedReport, datetime, float]:
+    """`build()` with when it started and what it cost, or the stale body this reader was
+    rebuilding if the build hit the statement timeout: a report a few minutes old, with its Age,
+    is worth more to its reader than a 503. The build lock goes if the build fails."""
+    started_at, started = datetime.now(UTC), time.perf_counter()
     try:
-        return await build()
+        return await build(), started_at, (time.perf_counter() - started) * 1000
     except asyncpg.QueryCanceledError:
         if found.stale is None:
+            await release(conn, found)
             raise
         log.warning("report rebuild ran out of time; serving the stored one (%.0f s old)", found.stale.age_s)
-        return found.stale
+        return found.stale, started_at, 0.0
+    except BaseException:
+        await release(conn, found)
+        raise
 
 
 async def keep(
-    conn: asyncpg.Connection, settings: Settings, found: Lookup, body: str, started_at: datetime, cost_ms: float
+    conn: asyncpg.Connection,
+    settings: Settings,
+    found: Lookup,
+    body: Callable[[], str] | None,
+    started_at: datetime,
+    cost_ms: float,
 ) -> None:
-    """Store a body built for `found` if it cost enough to be worth serving again."""
-    if reuse_for_s(settings, cost_ms) > 0:
-        await upsert_cached_report(
-            conn, found.key, version=found.version, body=body, computed_at=started_at, cost_ms=cost_ms,
-            keep_s=settings.report_reuse_max_s * 2,
-        )  # fmt: skip
+    """Store the body built for `found` (`body` None: not storable) if it cost enough to be worth
+    serving again, then let the readers waiting for it have it. A copy from before an edit that
+    is now cheap is dropped, so later readers build it at once instead of queueing for the lock."""
+    try:
+        if body is not None and reuse_for_s(settings, cost_ms) > 0:
+            await upsert_cached_report(
+                conn, found.key, version=found.version, body=body(), computed_at=started_at, cost_ms=cost_ms,
+                keep_s=settings.report_reuse_max_s * 2,
+            )  # fmt: skip
+        elif found.locked:
+            await delete_cached_report(conn, found.key)
+    finally:
+        await release(conn, found)
+
+
+async def release(conn: asyncpg.Connection, found: Lookup) -> None:
+    """Give up the build lock, if held. On a broken connection the lock went with it (and the
+    pool's reset unlocks whatever a request left), so a failure here is only logged."""
+    if not found.locked:
+        return
+    try:
+        await unlock_report_build(conn, found.key)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("report build lock not released (%s); the connection's reset frees it", type(exc).__name__)
 
 
 def _with_age(response: Response, stored: CachedReport) -> Response:
@@ -144,15 +191,11 @@ async def cached_report(
     found = await look_up(request, conn, settings)
     if found.stored is not None:
         return _serve_report(request, model, answer, found.stored)
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    report = await _built_or_stale(found, build)
+    report, started_at, cost_ms = await _built(conn, found, build)
     if isinstance(report, CachedReport):
         return _serve_report(request, model, answer, report)
-    cost_ms = (time.perf_counter() - started) * 1000
-    if reuse_for_s(settings, cost_ms) > 0:
-        body = report.model_dump_json(exclude_unset=True, by_alias=True)
-        await keep(conn, settings, found, body, started_at, cost_ms)
+    as_json = partial(report.model_dump_json, exclude_unset=True, by_alias=True)
+    await keep(conn, settings, found, as_json, started_at, cost_ms)
     return answer(report)
 
 
@@ -170,12 +213,9 @@ async def cached_page(
     found = await look_up(request, conn, settings)
     if found.stored is not None:
         return _with_age(HTMLResponse(found.stored.body, headers=headers), found.stored)
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    page = await _built_or_stale(found, build)
+    page, started_at, cost_ms = await _built(conn, found, build)
     if isinstance(page, CachedReport):
         return _with_age(HTMLResponse(page.body, headers=headers), page)
-    cost_ms = (time.perf_counter() - started) * 1000
-    if page.status_code == 200:
-        await keep(conn, settings, found, bytes(page.body).decode(), started_at, cost_ms)
+    html = bytes(page.body).decode()
+    await keep(conn, settings, found, (lambda: html) if page.status_code == 200 else None, started_at, cost_ms)
     return page

@@ -1,4 +1,5 @@
-"""Report cache statements (migration 0017): read, claim a rebuild, store. Policy: api/report_cache.py."""
+"""Report cache statements (migration 0017): read, claim a rebuild, lock a build, store. Policy:
+api/report_cache.py."""
 
 from __future__ import annotations
 
@@ -53,6 +54,29 @@ async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: flo
         for_s,
     )
     return bool(claimed)
+
+
+# Advisory locks (namespace, key) for builds of one report; a collision of two keys' 32 bits only
+# makes their builds take turns. The pool's reset on release unlocks whatever a request left.
+_BUILD_LOCK_NAMESPACE = 7_301_017
+
+
+def _build_lock_id(key: str) -> int:
+    return int.from_bytes(bytes.fromhex(key[:8]), "big", signed=True)
+
+
+async def lock_report_build(conn: asyncpg.Connection, key: str) -> None:
+    """Wait until no other reader is building the report under `key`, then hold that right. The
+    wait is bounded by the statement timeout (QueryCanceledError)."""
+    await conn.execute("SELECT pg_advisory_lock($1, $2)", _BUILD_LOCK_NAMESPACE, _build_lock_id(key))
+
+
+async def unlock_report_build(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1, $2)", _BUILD_LOCK_NAMESPACE, _build_lock_id(key))
+
+
+async def delete_cached_report(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute("DELETE FROM report_cache WHERE key = $1", key)
 
 
 async def upsert_cached_report(

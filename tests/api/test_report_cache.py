@@ -195,3 +195,56 @@ async def test_a_rebuild_that_runs_out_of_time_serves_the_stored_report_not_a_50
             await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
             resp = await client.get("/v1/reports/theme-trends", params=WEEK, headers=admin)
         assert resp.status_code == 503 and resp.json()["error"] == "service_unavailable"
+
+
+async def waiting_in_postgres(db: asyncpg.Connection, count: int) -> list[str]:
+    """The lock waits of other sessions, once there are `count` of them (bounded: 10 s)."""
+    for _ in range(200):
+        await db.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
+        waits: list[str] = [
+            r["wait_event"]
+            for r in await db.fetch(
+                "SELECT wait_event FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ]
+        if len(waits) >= count:
+            return sorted(waits)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {waits} waiting")
+
+
+async def test_after_a_curation_change_one_reader_builds_and_the_others_wait_for_it(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z"), item("b", "2026-11-04T10:00:00Z")])
+        refunds = await theme(db, "refunds", ["a", "b"])
+        assert await volumes(client, admin) == ({("refunds", 2), ("unassigned", 0)}, None)
+        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
+        assert resp.status_code == 200, resp.text
+
+        async with db.transaction():  # the items are locked: the first rebuild's scan waits for them
+            await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+            reads = [asyncio.create_task(volumes(client, admin)) for _ in range(4)]
+            # one reader scans (waits for the table); three wait for its build, not scanning themselves
+            assert await waiting_in_postgres(db, 4) == ["advisory", "advisory", "advisory", "relation"]
+        results = await asyncio.gather(*reads)
+        assert all(rows == {("Refund not received", 2), ("unassigned", 0)} for rows, _ in results)
+        assert sorted(age is None for _, age in results) == [False, False, False, True]  # built once
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+
+
+async def test_a_copy_from_before_an_edit_that_is_now_cheap_is_dropped_not_waited_for(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        refunds = await theme(db, "refunds", ["a"])
+        assert await volumes(client, admin) == ({("refunds", 1), ("unassigned", 0)}, None)
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == 1
+    async with running_app(migrated) as (client, _):  # the default floor: this report is now cheap
+        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
+        assert resp.status_code == 200, resp.text
+        assert await volumes(client, admin) == ({("Refund not received", 1), ("unassigned", 0)}, None)
+    assert await db.fetchval("SELECT count(*) FROM report_cache") == 0
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
