@@ -14,7 +14,8 @@ process used during the load (`cpu_s`) and the API's CPU milliseconds per answer
 
 At once, for --duration-s: signed `generic` webhook deliveries (--hooks-per-s), bulk requests of
 --bulk-items items (--bulk-per-s), report reads (--reports-per-s), --sessions dashboard sessions
-reading pages, and a clustering run every --cluster-every-s. Everything on loopback: embedded
+reading pages, a clustering run every --cluster-every-s, and (with --edit-every-s) a person
+renaming a theme at that interval, which makes every stored report's copy unservable. Everything on loopback: embedded
 Postgres and Valkey, the API and the workers as processes (tests/faults/harness.py). Each loop is
 paced by the clock and ends at the deadline, even when the service is behind (then the achieved
 rate, `sent_per_s`, falls short of the asked one). Then the deliveries' processing is awaited and
@@ -200,7 +201,7 @@ class Traffic:
         self.cluster = cluster
         self.connection_id, self.secret = connection
         self.texts = _texts(7)
-        self.lanes = {name: Lane() for name in ("webhook", "bulk", "report", "dashboard", "clustering")}
+        self.lanes = {name: Lane() for name in ("webhook", "bulk", "report", "dashboard", "clustering", "edit")}
         self.loop_lag: list[float] = []
         today = datetime.now(UTC).date()
         self.window = {"from": (today - timedelta(weeks=12)).isoformat(), "to": today.isoformat()}
@@ -246,6 +247,18 @@ class Traffic:
             await _timed(self.lanes["clustering"], client.post("/v1/clustering/runs", headers=ADMIN))
             await asyncio.sleep(min(self.args.cluster_every_s, max(0.0, deadline - time.monotonic())))
 
+    async def edits(self, client: httpx.AsyncClient, deadline: float) -> None:
+        """A person renaming a theme every --edit-every-s (once a run has made one)."""
+        n = 0
+        while time.monotonic() + self.args.edit_every_s < deadline:
+            await asyncio.sleep(self.args.edit_every_s)
+            resp = await client.get("/v1/themes", params={"limit": 1}, headers=ADMIN)
+            themes = resp.json().get("data", []) if resp.status_code == 200 else []
+            if themes:
+                n += 1
+                rename = client.patch(f"/v1/themes/{themes[0]['theme_id']}", json={"label": f"Edit {n}"}, headers=ADMIN)
+                await _timed(self.lanes["edit"], rename)
+
     async def run(self) -> None:
         deadline = time.monotonic() + self.args.duration_s
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -263,6 +276,8 @@ class Traffic:
                 others += [self.dashboard(deadline) for _ in range(self.args.sessions)]
             if "clustering" in lanes:
                 others.append(self.clustering(client, deadline))
+            if self.args.edit_every_s > 0:
+                others.append(self.edits(client, deadline))
             lag = asyncio.create_task(self.watch_lag(deadline))
             sent = await asyncio.gather(*[paced_lanes[name]() for name in chosen], *others)
             await lag
@@ -472,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports-per-s", type=float, default=20.0)
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--cluster-every-s", type=float, default=300.0)
+    parser.add_argument("--edit-every-s", type=float, default=0.0, help="rename a theme this often (0: never)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--api-processes", type=int, default=1, help="uvicorn processes serving the API")
     parser.add_argument("--drain-timeout-s", type=float, default=1800.0)
