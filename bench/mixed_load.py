@@ -248,16 +248,15 @@ class Traffic:
             await asyncio.sleep(min(self.args.cluster_every_s, max(0.0, deadline - time.monotonic())))
 
     async def edits(self, client: httpx.AsyncClient, deadline: float) -> None:
-        """A person renaming a theme every --edit-every-s (once a run has made one)."""
+        """A person's theme, renamed every --edit-every-s: each rename is a curation change."""
+        created = await client.post("/v1/themes", json={"label": "Edit 0", "examples": [self.texts[0]]}, headers=ADMIN)
+        theme_id = created.json()["theme_id"]
         n = 0
         while time.monotonic() + self.args.edit_every_s < deadline:
             await asyncio.sleep(self.args.edit_every_s)
-            resp = await client.get("/v1/themes", params={"limit": 1}, headers=ADMIN)
-            themes = resp.json().get("data", []) if resp.status_code == 200 else []
-            if themes:
-                n += 1
-                rename = client.patch(f"/v1/themes/{themes[0]['theme_id']}", json={"label": f"Edit {n}"}, headers=ADMIN)
-                await _timed(self.lanes["edit"], rename)
+            n += 1
+            rename = client.patch(f"/v1/themes/{theme_id}", json={"label": f"Edit {n}"}, headers=ADMIN)
+            await _timed(self.lanes["edit"], rename)
 
     async def run(self) -> None:
         deadline = time.monotonic() + self.args.duration_s
