@@ -7,14 +7,16 @@ the webhooks would wait for a connection. So a report whose build took at least
 served again while its age is under `report_reuse_cost_ratio` times its build cost, at most
 `report_reuse_max_s`: each distinct report then costs Postgres at most about 1/ratio of a core.
 Cheaper reports are always built fresh. A stored report answers only for the curation state it
-was built on, so a person's rename, merge or split shows at once: one reader rebuilds each such
-report while the others wait for its result (an advisory lock), so an edit at a busy hour does not
-start every reader's scan at once either. It goes stale with age, or
+was built on, so a person's rename, merge or split shows at once. It goes stale with age, or
 when a clustering run ends or a new intent model becomes current; then one reader rebuilds it
 and the others are served the stored one meanwhile, so the end of a run does not start every
-reader's scan at once. New items show within the age limit. `generated_at` in the body says
-when it was built, and the `Age` header how many seconds ago. A rebuild that hits the statement
-timeout serves the stale report rather than a 503.
+reader's scan at once. When there is nothing to serve (a report not built for minutes, or built
+before an edit), one reader builds it and the others wait for its result (an advisory lock), so
+an edit at a busy hour or a cold start does not start every reader's scan either; a report that
+turns out cheap is noted as such, and its readers then build it at once instead of taking turns.
+New items show within the age limit. `generated_at` in the body says when it was built, and the
+`Age` header how many seconds ago. A rebuild that hits the statement timeout serves the stale
+report rather than a 503.
 
 The dashboard's weekly pages are the same reports drawn for every signed-in viewer, so their HTML
 is reused the same way (`cached_page`); pages that differ by viewer (a theme's items, with or
@@ -41,7 +43,6 @@ from api.csv_export import wants_csv
 from db.queries.report_cache import (
     CachedReport,
     claim_report_rebuild,
-    delete_cached_report,
     lock_report_build,
     select_cached_report,
     unlock_report_build,
@@ -84,21 +85,30 @@ def _curation(version: str) -> str:
     return version.split(":", 1)[0]
 
 
+def _cheap(settings: Settings, stored: CachedReport) -> bool:
+    """A note that the report is cheap to build (see `keep`), or stored under settings that now
+    call it cheap: built by every reader, never served."""
+    return reuse_for_s(settings, stored.cost_ms) <= 0
+
+
 async def look_up(request: Request, conn: asyncpg.Connection, settings: Settings) -> Lookup:
     """The stored body if it may be served: fresh, or stale while another reader rebuilds it.
     A stale one with nobody rebuilding is claimed, and this reader builds it."""
     key = cache_key(request)
     version, stored = await select_cached_report(conn, key)
-    if stored is not None and _curation(stored.version) != _curation(version):
-        # Built before a person's edit: never served, so the edit shows at once. It was expensive,
-        # so one reader rebuilds it and the others wait for that build rather than scan too.
+    if stored is not None and _cheap(settings, stored):
+        return Lookup(key, version, None)  # noted as cheap: every reader builds it
+    if stored is None or _curation(stored.version) != _curation(version):
+        # Nothing to serve: not built for minutes, or built before a person's edit (never served,
+        # so the edit shows at once). One reader builds it and the others wait for that build
+        # rather than scan too; waiting is bounded by the statement timeout.
         await lock_report_build(conn, key)
         version, stored = await select_cached_report(conn, key)
         if stored is None or _curation(stored.version) != _curation(version):
             return Lookup(key, version, None, locked=True)
         await unlock_report_build(conn, key)  # another reader built it meanwhile
-    if stored is None:
-        return Lookup(key, version, None)
+        if _cheap(settings, stored):
+            return Lookup(key, version, None)
     # Stale when old, or built before the last clustering run or intent model. One reader rebuilds
     # it and the rest are served it meanwhile: a run's end would otherwise start every reader's scan.
     fresh = stored.version == version and stored.age_s < reuse_for_s(settings, stored.cost_ms)
@@ -137,16 +147,17 @@ async def keep(
     cost_ms: float,
 ) -> None:
     """Store the body built for `found` (`body` None: not storable) if it cost enough to be worth
-    serving again, then let the readers waiting for it have it. A copy from before an edit that
-    is now cheap is dropped, so later readers build it at once instead of queueing for the lock."""
+    serving again, then let the readers waiting for it have it. A build that this reader did
+    alone but that is not worth storing leaves a note instead (empty body, cost 0), so later
+    readers build it at once rather than take turns; the note goes with the store's other old
+    entries, and the next build after that measures the cost again."""
+    storable = body is not None and reuse_for_s(settings, cost_ms) > 0
     try:
-        if body is not None and reuse_for_s(settings, cost_ms) > 0:
+        if storable or found.locked:
             await upsert_cached_report(
-                conn, found.key, version=found.version, body=body(), computed_at=started_at, cost_ms=cost_ms,
-                keep_s=settings.report_reuse_max_s * 2,
+                conn, found.key, version=found.version, body=body() if storable and body else "",
+                computed_at=started_at, cost_ms=cost_ms if storable else 0.0, keep_s=settings.report_reuse_max_s * 2,
             )  # fmt: skip
-        elif found.locked:
-            await delete_cached_report(conn, found.key)
     finally:
         await release(conn, found)
 

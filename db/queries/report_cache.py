@@ -75,10 +75,6 @@ async def unlock_report_build(conn: asyncpg.Connection, key: str) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1, $2)", _BUILD_LOCK_NAMESPACE, _build_lock_id(key))
 
 
-async def delete_cached_report(conn: asyncpg.Connection, key: str) -> None:
-    await conn.execute("DELETE FROM report_cache WHERE key = $1", key)
-
-
 async def upsert_cached_report(
     conn: asyncpg.Connection, key: str, *, version: str, body: str, computed_at: datetime, cost_ms: float, keep_s: float
 ) -> None:

@@ -27,6 +27,22 @@ def reusing(settings: Settings, max_s: float) -> Settings:
     )
 
 
+async def waiting_in_postgres(db: asyncpg.Connection, count: int) -> list[str]:
+    """The lock waits of other sessions, once there are `count` of them (bounded: 10 s)."""
+    for _ in range(200):
+        await db.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
+        waits: list[str] = [
+            r["wait_event"]
+            for r in await db.fetch(
+                "SELECT wait_event FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ]
+        if len(waits) >= count:
+            return sorted(waits)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"only {waits} waiting")
+
+
 async def volumes(
     client: httpx.AsyncClient, admin: dict[str, str], params: Any = WEEK
 ) -> tuple[set[tuple[str, int]], str | None]:
@@ -80,7 +96,7 @@ async def test_a_stale_report_is_rebuilt_by_one_reader_while_the_others_get_the_
         assert rows == {("unassigned", 2)} and age is not None
 
 
-async def test_cheap_reports_are_never_stored(
+async def test_cheap_reports_are_never_stored_only_noted_and_their_readers_do_not_take_turns(
     app_client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], migrated: Settings
 ) -> None:
     assert migrated.report_reuse_min_ms == 100  # the default; these few items take a few ms
@@ -95,7 +111,15 @@ async def test_cheap_reports_are_never_stored(
     ]:
         resp = await app_client.get(f"/v1/reports/{name}", params={**WEEK, **params}, headers=admin)
         assert resp.status_code == 200 and "age" not in resp.headers
-    assert await db.fetchval("SELECT count(*) FROM report_cache") == 0
+    # each report is noted as cheap (no body, cost 0), nothing more
+    notes = await db.fetch("SELECT body, cost_ms FROM report_cache")
+    assert len(notes) == 4 and {(r["body"], r["cost_ms"]) for r in notes} == {("", 0.0)}
+
+    async with db.transaction():  # noted as cheap: every reader builds it at once, none waits for another
+        await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        reads = [asyncio.create_task(volumes(app_client, admin)) for _ in range(3)]
+        assert await waiting_in_postgres(db, 3) == ["relation", "relation", "relation"]
+    assert [rows for rows, _ in await asyncio.gather(*reads)] == [{("unassigned", 2)}] * 3
 
 
 async def test_every_cached_report_is_served_again_as_json_and_csv(
@@ -197,20 +221,26 @@ async def test_a_rebuild_that_runs_out_of_time_serves_the_stored_report_not_a_50
         assert resp.status_code == 503 and resp.json()["error"] == "service_unavailable"
 
 
-async def waiting_in_postgres(db: asyncpg.Connection, count: int) -> list[str]:
-    """The lock waits of other sessions, once there are `count` of them (bounded: 10 s)."""
-    for _ in range(200):
-        await db.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
-        waits: list[str] = [
-            r["wait_event"]
-            for r in await db.fetch(
-                "SELECT wait_event FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-            )
-        ]
-        if len(waits) >= count:
-            return sorted(waits)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"only {waits} waiting")
+async def built_once_while_the_others_wait(
+    client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], expected: set[tuple[str, int]]
+) -> None:
+    async with db.transaction():  # the items are locked: the first build's scan waits for them
+        await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        reads = [asyncio.create_task(volumes(client, admin)) for _ in range(4)]
+        # one reader scans (waits for the table); three wait for its build, not scanning themselves
+        assert await waiting_in_postgres(db, 4) == ["advisory", "advisory", "advisory", "relation"]
+    results = await asyncio.gather(*reads)
+    assert all(rows == expected for rows, _ in results)
+    assert sorted(age is None for _, age in results) == [False, False, False, True]  # built once
+    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+
+
+async def test_a_report_not_built_for_minutes_is_built_by_one_reader_while_the_others_wait(
+    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+) -> None:
+    async with running_app(reusing(migrated, 3600)) as (client, _):
+        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
+        await built_once_while_the_others_wait(client, db, admin, {("unassigned", 1)})
 
 
 async def test_after_a_curation_change_one_reader_builds_and_the_others_wait_for_it(
@@ -223,28 +253,20 @@ async def test_after_a_curation_change_one_reader_builds_and_the_others_wait_for
         resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
         assert resp.status_code == 200, resp.text
 
-        async with db.transaction():  # the items are locked: the first rebuild's scan waits for them
-            await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
-            reads = [asyncio.create_task(volumes(client, admin)) for _ in range(4)]
-            # one reader scans (waits for the table); three wait for its build, not scanning themselves
-            assert await waiting_in_postgres(db, 4) == ["advisory", "advisory", "advisory", "relation"]
-        results = await asyncio.gather(*reads)
-        assert all(rows == {("Refund not received", 2), ("unassigned", 0)} for rows, _ in results)
-        assert sorted(age is None for _, age in results) == [False, False, False, True]  # built once
+        await built_once_while_the_others_wait(client, db, admin, {("Refund not received", 2), ("unassigned", 0)})
     assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
 
 
-async def test_a_copy_from_before_an_edit_that_is_now_cheap_is_dropped_not_waited_for(
-    migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
+async def test_a_report_that_was_expensive_and_is_now_cheap_becomes_a_note(
+    app_client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str]
 ) -> None:
-    async with running_app(reusing(migrated, 3600)) as (client, _):
-        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z")])
-        refunds = await theme(db, "refunds", ["a"])
-        assert await volumes(client, admin) == ({("refunds", 1), ("unassigned", 0)}, None)
-    assert await db.fetchval("SELECT count(*) FROM report_cache") == 1
-    async with running_app(migrated) as (client, _):  # the default floor: this report is now cheap
-        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
-        assert resp.status_code == 200, resp.text
-        assert await volumes(client, admin) == ({("Refund not received", 1), ("unassigned", 0)}, None)
-    assert await db.fetchval("SELECT count(*) FROM report_cache") == 0
+    await ingest(app_client, admin, [item("a", "2026-11-03T10:00:00Z")])
+    refunds = await theme(db, "refunds", ["a"])
+    assert await volumes(app_client, admin) == ({("refunds", 1), ("unassigned", 0)}, None)
+    # as if its last build had taken 10 s (a larger install, before a purge)
+    await db.execute("UPDATE report_cache SET body = '{}', cost_ms = 10000")
+    resp = await app_client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
+    assert resp.status_code == 200, resp.text
+    assert await volumes(app_client, admin) == ({("Refund not received", 1), ("unassigned", 0)}, None)
+    assert await db.fetchval("SELECT (body, cost_ms) = ('', 0) FROM report_cache") is True
     assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
