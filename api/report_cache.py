@@ -151,12 +151,12 @@ async def keep(
     alone but that is not worth storing leaves a note instead (empty body, cost 0), so later
     readers build it at once rather than take turns; the note goes with the store's other old
     entries, and the next build after that measures the cost again."""
-    storable = body is not None and reuse_for_s(settings, cost_ms) > 0
     try:
-        if storable or found.locked:
+        text = body() if body is not None and reuse_for_s(settings, cost_ms) > 0 else None
+        if text is not None or found.locked:
             await upsert_cached_report(
-                conn, found.key, version=found.version, body=body() if storable and body else "",
-                computed_at=started_at, cost_ms=cost_ms if storable else 0.0, keep_s=settings.report_reuse_max_s * 2,
+                conn, found.key, version=found.version, body=text or "", computed_at=started_at,
+                cost_ms=cost_ms if text is not None else 0.0, keep_s=settings.report_reuse_max_s * 2,
             )  # fmt: skip
     finally:
         await release(conn, found)

@@ -15,8 +15,9 @@ process used during the load (`cpu_s`) and the API's CPU milliseconds per answer
 At once, for --duration-s: signed `generic` webhook deliveries (--hooks-per-s), bulk requests of
 --bulk-items items (--bulk-per-s), report reads (--reports-per-s), --sessions dashboard sessions
 reading pages, a clustering run every --cluster-every-s, and (with --edit-every-s) a person
-renaming a theme at that interval, which makes every stored report's copy unservable. Everything on loopback: embedded
-Postgres and Valkey, the API and the workers as processes (tests/faults/harness.py). Each loop is
+renaming a theme at that interval, which makes every stored report's copy unservable. Everything
+on loopback: embedded Postgres and Valkey, the API and the workers as processes
+(tests/faults/harness.py). Each loop is
 paced by the clock and ends at the deadline, even when the service is behind (then the achieved
 rate, `sent_per_s`, falls short of the asked one). Then the deliveries' processing is awaited and
 SQL checks that every acknowledged delivery and bulk item is stored (0 lost); items still waiting

@@ -51,13 +51,38 @@ async def volumes(
     return {(r["label"], r["volume"]) for r in resp.json()["rows"]}, resp.headers.get("age")
 
 
+async def refunds_read_once(client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], n: int) -> int:
+    """`n` items in one week under the theme "refunds", and the report read once; its theme id."""
+    days = ["2026-11-03T10:00:00Z", "2026-11-04T10:00:00Z"][:n]
+    await ingest(client, admin, [item(chr(ord("a") + k), day) for k, day in enumerate(days)])
+    refunds = await theme(db, "refunds", [chr(ord("a") + k) for k in range(n)])
+    assert await volumes(client, admin) == ({("refunds", n), ("unassigned", 0)}, None)
+    return refunds
+
+
+async def rename(client: httpx.AsyncClient, admin: dict[str, str], theme_id: int, label: str) -> None:
+    """A curation change: every stored report's copy is built before it from now on."""
+    resp = await client.patch(f"/v1/themes/{theme_id}", json={"label": label}, headers=admin)
+    assert resp.status_code == 200, resp.text
+
+
+async def reads_while_items_locked(
+    client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], n: int
+) -> tuple[list[str], list[tuple[set[tuple[str, int]], str | None]]]:
+    """`n` concurrent reads while the items table is locked, so a build's scan waits for it: the
+    lock waits in Postgres once all `n` wait, then the answers."""
+    async with db.transaction():
+        await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        reads = [asyncio.create_task(volumes(client, admin)) for _ in range(n)]
+        waits = await waiting_in_postgres(db, n)
+    return waits, list(await asyncio.gather(*reads))
+
+
 async def test_a_stored_report_is_served_with_its_age_until_a_curation_change(
     migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
 ) -> None:
     async with running_app(reusing(migrated, 3600)) as (client, _):
-        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z"), item("b", "2026-11-04T10:00:00Z")])
-        refunds = await theme(db, "refunds", ["a", "b"])
-        assert await volumes(client, admin) == ({("refunds", 2), ("unassigned", 0)}, None)
+        refunds = await refunds_read_once(client, db, admin, 2)
 
         await ingest(client, admin, [item("c", "2026-11-05T10:00:00Z")])
         await db.execute("UPDATE item SET theme_id = $1 WHERE external_id = 'c'", refunds)
@@ -69,8 +94,7 @@ async def test_a_stored_report_is_served_with_its_age_until_a_curation_change(
         assert csv.headers["age"] is not None and ",refunds,2," in csv.text
 
         # a rename is a curation change: the next read is built afresh, new item and new label
-        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
-        assert resp.status_code == 200, resp.text
+        await rename(client, admin, refunds, "Refund not received")
         assert await volumes(client, admin) == ({("Refund not received", 3), ("unassigned", 0)}, None)
     assert await db.fetchval("SELECT count(*) FROM report_cache") == 1
 
@@ -115,11 +139,10 @@ async def test_cheap_reports_are_never_stored_only_noted_and_their_readers_do_no
     notes = await db.fetch("SELECT body, cost_ms FROM report_cache")
     assert len(notes) == 4 and {(r["body"], r["cost_ms"]) for r in notes} == {("", 0.0)}
 
-    async with db.transaction():  # noted as cheap: every reader builds it at once, none waits for another
-        await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
-        reads = [asyncio.create_task(volumes(app_client, admin)) for _ in range(3)]
-        assert await waiting_in_postgres(db, 3) == ["relation", "relation", "relation"]
-    assert [rows for rows, _ in await asyncio.gather(*reads)] == [{("unassigned", 2)}] * 3
+    # noted as cheap: every reader builds it at once, none waits for another
+    waits, results = await reads_while_items_locked(app_client, db, admin, 3)
+    assert waits == ["relation", "relation", "relation"]
+    assert [rows for rows, _ in results] == [{("unassigned", 2)}] * 3
 
 
 async def test_every_cached_report_is_served_again_as_json_and_csv(
@@ -224,12 +247,9 @@ async def test_a_rebuild_that_runs_out_of_time_serves_the_stored_report_not_a_50
 async def built_once_while_the_others_wait(
     client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str], expected: set[tuple[str, int]]
 ) -> None:
-    async with db.transaction():  # the items are locked: the first build's scan waits for them
-        await db.execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
-        reads = [asyncio.create_task(volumes(client, admin)) for _ in range(4)]
-        # one reader scans (waits for the table); three wait for its build, not scanning themselves
-        assert await waiting_in_postgres(db, 4) == ["advisory", "advisory", "advisory", "relation"]
-    results = await asyncio.gather(*reads)
+    waits, results = await reads_while_items_locked(client, db, admin, 4)
+    # one reader scans (waits for the table); three wait for its build, not scanning themselves
+    assert waits == ["advisory", "advisory", "advisory", "relation"]
     assert all(rows == expected for rows, _ in results)
     assert sorted(age is None for _, age in results) == [False, False, False, True]  # built once
     assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
@@ -247,26 +267,18 @@ async def test_after_a_curation_change_one_reader_builds_and_the_others_wait_for
     migrated: Settings, db: asyncpg.Connection, admin: dict[str, str]
 ) -> None:
     async with running_app(reusing(migrated, 3600)) as (client, _):
-        await ingest(client, admin, [item("a", "2026-11-03T10:00:00Z"), item("b", "2026-11-04T10:00:00Z")])
-        refunds = await theme(db, "refunds", ["a", "b"])
-        assert await volumes(client, admin) == ({("refunds", 2), ("unassigned", 0)}, None)
-        resp = await client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
-        assert resp.status_code == 200, resp.text
-
+        refunds = await refunds_read_once(client, db, admin, 2)
+        await rename(client, admin, refunds, "Refund not received")
         await built_once_while_the_others_wait(client, db, admin, {("Refund not received", 2), ("unassigned", 0)})
-    assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
 
 
 async def test_a_report_that_was_expensive_and_is_now_cheap_becomes_a_note(
     app_client: httpx.AsyncClient, db: asyncpg.Connection, admin: dict[str, str]
 ) -> None:
-    await ingest(app_client, admin, [item("a", "2026-11-03T10:00:00Z")])
-    refunds = await theme(db, "refunds", ["a"])
-    assert await volumes(app_client, admin) == ({("refunds", 1), ("unassigned", 0)}, None)
+    refunds = await refunds_read_once(app_client, db, admin, 1)
     # as if its last build had taken 10 s (a larger install, before a purge)
     await db.execute("UPDATE report_cache SET body = '{}', cost_ms = 10000")
-    resp = await app_client.patch(f"/v1/themes/{refunds}", json={"label": "Refund not received"}, headers=admin)
-    assert resp.status_code == 200, resp.text
+    await rename(app_client, admin, refunds, "Refund not received")
     assert await volumes(app_client, admin) == ({("Refund not received", 1), ("unassigned", 0)}, None)
     assert await db.fetchval("SELECT (body, cost_ms) = ('', 0) FROM report_cache") is True
     assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
