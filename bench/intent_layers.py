@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering.embed import default_model_path
 from clustering.intent import FloatArray
-from clustering.intent_train import LabelledSet, ModelConfig, fit_classifier, macro_f1, stratified_folds
+from clustering.intent_train import LabelledSet, ModelConfig, cross_validate, fit_classifier, macro_f1
 from training.intent import load_issues, split_issues
 
 LAYER_SETS = ("6", "5", "4", "6+5", "6+4", "6+5+4+3", "mean1-6")
@@ -69,19 +69,10 @@ def features(means: FloatArray, layer_set: str) -> FloatArray:
 def scores(rows: LabelledSet, train: list[int], test: list[int], folds: int = 5) -> tuple[float, float]:
     """Cross-validated macro-F1 on `train`, and macro-F1 on `test` of a fit on all of `train`."""
     config = ModelConfig(expert_source=None)
-    fit = rows.subset(train)
-    fold_of = stratified_folds(fit.labels, folds, seed=0)
-    truth: list[str] = []
-    guess: list[str] = []
-    for fold in range(folds):
-        inside = [i for i, f in enumerate(fold_of) if f != fold]
-        outside = fit.subset([i for i, f in enumerate(fold_of) if f == fold])
-        predicted, _ = fit_classifier(fit.subset(inside), config).predict(outside.vectors, outside.texts)
-        truth += outside.labels
-        guess += predicted
-    held = rows.subset(test)
+    fit, held = rows.subset(train), rows.subset(test)
+    cv = cross_validate(rows.subset([]), fit, config, k=folds, seed=0)
     predicted, _ = fit_classifier(fit, config).predict(held.vectors, held.texts)
-    return macro_f1(truth, guess), macro_f1(held.labels, predicted)
+    return cv.macro_f1, macro_f1(held.labels, predicted)
 
 
 def main() -> None:

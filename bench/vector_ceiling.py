@@ -88,6 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     loaders = {"b77_test": lambda: banking77("test"), "b77_train": lambda: banking77("train"), "hwu64": hwu64}
     for set_name in args.sets.split(","):
+        if set_name not in loaders:
+            raise SystemExit(f"unknown set {set_name!r}; use {', '.join(loaders)}")
         data = loaders[set_name]()
         for name in args.only.split(","):
             vectors = transformed(data, name)
