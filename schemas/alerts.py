@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.patterns import SPACE
 from schemas.reports import ThemeLevel
 from schemas.timezones import TimeZone
 
@@ -17,8 +18,10 @@ DeliveryStatus = Literal["pending", "sent", "dead"]
 SegmentField = Literal["source", "channel", "priority", "product", "tag", "language"]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-# Deliberately loose: the SMTP server is the judge; this only refuses what cannot be an address.
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")]
+# Deliberately loose: the SMTP server is the judge; this only refuses what cannot be an address:
+# no @, angle bracket, list separator, control character or white space inside a part.
+_PART = rf"[^@<>,;\x00-\x1f\x7f-\x9f{SPACE}]+"
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=rf"^{_PART}@{_PART}\.{_PART}$")]
 
 
 class DestinationCreate(BaseModel):
@@ -73,7 +76,8 @@ class DeliveryResult(BaseModel):
 
 
 class QuietHours(BaseModel):
-    """Messages wait while the local time is in [start, end); end before start spans midnight."""
+    """Messages wait while the local time is in [start, end); end before start spans midnight.
+    `start` and `end` must differ (422)."""
 
     model_config = ConfigDict(extra="forbid")
 

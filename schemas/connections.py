@@ -16,6 +16,10 @@ DeliveryStatus = Literal["pending", "processed", "ignored", "failed"]
 # Secrets we accept from the caller: vendors generate some (Zendesk, Intercom's client secret),
 # admins type others. Printable ASCII, no spaces, long enough to be worth an HMAC key.
 SecretValue = Annotated[str, Field(min_length=16, max_length=512, pattern=r"^[\x21-\x7e]+$")]
+# The `generic` vendor signs the Standard Webhooks way, so its secret has that form (422 otherwise).
+SECRET_HELP = (
+    "Generated (whsec_...) when absent. A generic connection's is whsec_ followed by base64 of at least 16 bytes."
+)
 
 
 class ConnectionCreate(BaseModel):
@@ -23,13 +27,13 @@ class ConnectionCreate(BaseModel):
 
     vendor: Vendor
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    secret: SecretValue | None = None  # generated (whsec_...) when absent
+    secret: SecretValue | None = Field(None, description=SECRET_HELP)
 
 
 class SecretCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secret: SecretValue | None = None
+    secret: SecretValue | None = Field(None, description=SECRET_HELP)
 
 
 class SecretInfo(BaseModel):

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from schemas.patterns import NOT_BLANK
+
 
 def _not_bool(value: Any) -> Any:
     # pydantic reads false as 0.0; a threshold or a group count is never a yes/no.
@@ -17,8 +19,10 @@ def _not_bool(value: Any) -> Any:
 
 
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+# Stripped, then not empty: the schema says so with a pattern, because a length alone lets a
+# client send "\u000b", which the strip turns into nothing.
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NOT_BLANK)]
 MAX_ITEMS = 1000
 CurationAction = Literal["rename", "hide", "unhide", "reparent", "merge", "split", "move", "create", "intent", "undo"]
 

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from clustering.redact import mask_at_rest
 from schemas.language import normalise_language_tag
+from schemas.patterns import SPACE
 
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
@@ -90,7 +91,7 @@ LanguageTag = Annotated[
     AfterValidator(normalise_language_tag),
     Field(
         description="a BCP 47 tag such as 'en' or 'pt-BR', at most 35 characters",
-        json_schema_extra={"pattern": r"^\s*[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*\s*$"},
+        json_schema_extra={"pattern": rf"^[{SPACE}]*[A-Za-z]{{2,3}}(-[A-Za-z0-9]{{1,8}})*[{SPACE}]*$"},
     ),
 ]
 # Every stored time falls in this range once converted to UTC (spec/api.md "The item"): Postgres
@@ -148,7 +149,7 @@ class ItemCreate(BaseModel):
         str,
         Field(
             description=f"Non-empty after trimming; at most {MAX_BODY_CHARS} characters",
-            json_schema_extra={"minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": "[^\\s\\u0000]"},
+            json_schema_extra={"minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": rf"[^\x00{SPACE}]"},
         ),
     ]
     created_at: Timestamp

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.items import clean_str
+from schemas.patterns import DIGIT
 from schemas.timezones import TimeZone
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -15,7 +16,7 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 # "24:00" closes a shift at the end of its day (Zendesk writes a day open to midnight that way).
 END_OF_DAY = "24:00"
 
-Clock = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$", examples=["09:00"])]
+Clock = Annotated[str, Field(pattern=rf"^([01]{DIGIT}|2[0-3]):[0-5]{DIGIT}$|^24:00$", examples=["09:00"])]
 Shift = tuple[Clock, Clock]
 
 

@@ -30,6 +30,7 @@ from schemas.items import (
     QueryTime,
     Status,
 )
+from schemas.patterns import DIGIT
 
 router = APIRouter(prefix="/v1/items", tags=["items"])
 
@@ -163,7 +164,7 @@ async def list_items(
     key: ReadKey,
     source: str | None = None,
     kind: Kind | None = None,
-    theme_id: Annotated[str | None, Query(pattern=r"^(none|\d{1,18})$")] = None,
+    theme_id: Annotated[str | None, Query(pattern=rf"^(none|{DIGIT}{{1,18}})$")] = None,
     intent: Intent | None = None,
     status: Status | None = None,
     created_from: QueryTime | None = None,

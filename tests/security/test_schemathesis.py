@@ -48,7 +48,11 @@ SERVER_KEY = "schemathesis-server-secret-key-0123456789abcdef"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # pydantic's lax mode (documented, relied on by the connectors) reads a Unix number as a datetime,
 # "5" as 5 and 5.0 as 5: a negative case whose only change is such a type swap is accepted by design.
+# A field that may be null takes the same swaps from null: `first_response_at: 0.0` is the Unix time
+# 1970-01-01, `csat: 3.0` is 3.
 LAX_TYPE_SWAPS = {
+    ("null", "integer"),
+    ("null", "number"),
     ("string", "integer"),
     ("string", "number"),
     ("integer", "string"),
@@ -97,6 +101,8 @@ SEMANTIC_REFUSALS = (
     # Alerts: the destination's target follows its kind; a rule names destinations that exist.
     "destination takes",
     "unknown destination ids",
+    "quiet hours need start != end",  # QuietHours' description: start and end differ
+    "generic secrets are whsec_",  # the secret's description: a generic connection's form
     "only https URLs are allowed",  # outbound.guard: http only to hosts an operator allowed
     "an article needs a body",  # a blank body (whitespace only) has no text to match
     # JSON Schema tools compare big integers as doubles, so an id a little above 2**63 - 1
