@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from schemas.patterns import NOT_BLANK
+from schemas.patterns import STORABLE_TEXT
 
 
 def _not_bool(value: Any) -> Any:
@@ -19,10 +19,10 @@ def _not_bool(value: Any) -> Any:
 
 
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
-# Stripped, then not empty: the schema says so with a pattern, because a length alone lets a
-# client send "\u000b", which the strip turns into nothing.
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NOT_BLANK)]
+# Stripped, then not empty and free of NUL: the schema says so with a pattern, because a length
+# alone lets a client send "\u000b", which the strip turns into nothing, or "\u0000".
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=STORABLE_TEXT)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=STORABLE_TEXT)]
 MAX_ITEMS = 1000
 CurationAction = Literal["rename", "hide", "unhide", "reparent", "merge", "split", "move", "create", "intent", "undo"]
 

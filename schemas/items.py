@@ -10,7 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from clustering.redact import mask_at_rest
 from schemas.language import normalise_language_tag
-from schemas.patterns import SPACE
+from schemas.patterns import NOT_BLANK, SPACE
 
 MAX_BODY_CHARS = 64 * 1024
 MAX_BULK_ITEMS = 10_000
@@ -149,7 +149,7 @@ class ItemCreate(BaseModel):
         str,
         Field(
             description=f"Non-empty after trimming; at most {MAX_BODY_CHARS} characters",
-            json_schema_extra={"minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": rf"[^\x00{SPACE}]"},
+            json_schema_extra={"minLength": 1, "maxLength": MAX_BODY_CHARS, "pattern": NOT_BLANK},
         ),
     ]
     created_at: Timestamp

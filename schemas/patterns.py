@@ -11,6 +11,8 @@ from __future__ import annotations
 
 # Exactly what `str.isspace()` (and so `str.strip()`) counts as white space.
 SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# Found in a string that is not blank once trimmed.
-NOT_BLANK = rf"[^{SPACE}]"
+# Found in a text that holds something besides white space and NUL.
+NOT_BLANK = rf"[^\x00{SPACE}]"
+# A whole text that is not blank and holds no NUL (Postgres text and jsonb cannot store U+0000).
+STORABLE_TEXT = rf"^[^\x00]*{NOT_BLANK}[^\x00]*$"
 DIGIT = "[0-9]"

@@ -56,6 +56,16 @@ async def test_a_label_that_strips_to_nothing_is_refused_by_the_schema_as_by_the
     assert re.search(pattern, " Card not arrived ")
 
 
+async def test_a_nul_in_a_new_themes_examples_is_refused_as_the_schema_says(client: httpx.AsyncClient) -> None:
+    # Schemathesis' case: the examples go to a jsonb column, which cannot hold U+0000 (was a 500).
+    schema = _schemas((await client.get("/openapi.json")).json())["PersonThemeCreate"]["properties"]["examples"]
+    for examples in (["\u0000"], ["card \u0000 lost"]):
+        assert re.search(schema["items"]["pattern"], examples[0]) is None
+        resp = await client.post("/v1/themes", json={"label": "0", "examples": examples}, headers=auth())
+        assert resp.status_code == 422 and resp.json()["error"] == "validation_error", resp.text
+    assert (await client.get("/v1/themes", headers=auth())).json()["data"] == []
+
+
 async def test_an_address_the_schema_refuses_is_refused_and_one_it_takes_is_taken(client: httpx.AsyncClient) -> None:
     # Schemathesis' case: U+0085 is white space to the API's regex and not to JSON Schema's `\s`.
     doc = _schemas((await client.get("/openapi.json")).json())
