@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from clustering.redact import mask_at_rest
-from schemas.language import normalise_language_tag
+from schemas.language import TAG_SHAPE, normalise_language_tag
 from schemas.patterns import NOT_BLANK, SPACE
 
 MAX_BODY_CHARS = 64 * 1024
@@ -91,7 +91,7 @@ LanguageTag = Annotated[
     AfterValidator(normalise_language_tag),
     Field(
         description="a BCP 47 tag such as 'en' or 'pt-BR', at most 35 characters",
-        json_schema_extra={"pattern": rf"^[{SPACE}]*[A-Za-z]{{2,3}}(-[A-Za-z0-9]{{1,8}})*[{SPACE}]*$"},
+        json_schema_extra={"pattern": rf"^[{SPACE}]*{TAG_SHAPE}[{SPACE}]*$"},
     ),
 ]
 # Every stored time falls in this range once converted to UTC (spec/api.md "The item"): Postgres

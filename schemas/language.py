@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+# The shape of a tag, also published (with the white space a client may add) in the item schema.
+TAG_SHAPE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*"
+_TAG = re.compile(rf"^{TAG_SHAPE}$")
 _SAMPLE_CHARS = 160
 _MIN_HITS = 2
 
