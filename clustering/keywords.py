@@ -37,6 +37,7 @@ import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -191,6 +192,66 @@ def stem(word: str) -> str:
     return word
 
 
+@dataclass(frozen=True)
+class TextCounts:
+    """What labelling reads from the items' texts: their words and their phrases, per text.
+
+    A run names leaves and then parents from the same texts; only the grouping differs. The
+    per-text work (cleaning, counting words, finding phrases) is about two-thirds of naming a
+    level, so :func:`count_texts` does it once and every level reuses it.
+
+    Attributes:
+        row_of: Position of each text in the matrices below, ``-1`` for a text not read.
+        cleaned: ``clean_for_terms`` of every text, ``""`` for a text not read.
+        terms: ``(read texts, terms)`` counts of words and bigrams, stop words left out.
+        term_names: The term of each column of ``terms``.
+        phrases: ``(read texts, phrases)`` 0/1: the text holds the phrase (:func:`_phrases`).
+        phrase_names: The phrase of each column of ``phrases``.
+    """
+
+    row_of: NDArray[np.int64]
+    cleaned: list[str]
+    terms: sparse.csr_matrix
+    term_names: NDArray[np.str_]
+    phrases: sparse.csr_matrix
+    phrase_names: NDArray[np.str_]
+
+    def covers(self, labels: NDArray[np.integer]) -> bool:
+        """Whether every text with a label ``>= 0`` was read."""
+        return len(labels) == len(self.row_of) and bool((self.row_of[labels >= 0] >= 0).all())
+
+
+def count_texts(texts: Sequence[str], read: NDArray[np.bool_]) -> TextCounts:
+    """Read the texts where ``read`` is true (the ones some theme holds) for labelling.
+
+    Args:
+        texts: Item texts, shape ``(n,)``.
+        read: Shape ``(n,)``; the texts to read. A text that no theme holds need not be read.
+
+    Returns:
+        The :class:`TextCounts` of those texts.
+    """
+    rows = np.flatnonzero(read)
+    row_of = np.full(len(texts), -1, dtype=np.int64)
+    row_of[rows] = np.arange(rows.size)
+    cleaned = [clean_for_terms(texts[i]) if row_of[i] >= 0 else "" for i in range(len(texts))]
+    chosen = [cleaned[i] for i in rows.tolist()]
+    words = CountVectorizer(
+        ngram_range=(1, 2), stop_words=_STOP_WORDS, token_pattern=_TOKEN_PATTERN, lowercase=True, dtype=np.float64
+    )
+    phrases = CountVectorizer(analyzer=lambda text: sorted(_phrases(_label_runs(text))), binary=True)
+    return TextCounts(row_of, cleaned, *_fitted(words, chosen), *_fitted(phrases, chosen))
+
+
+def _fitted(vectorizer: CountVectorizer, texts: list[str]) -> tuple[sparse.csr_matrix, NDArray[np.str_]]:
+    """``(texts, features)`` counts and feature names; no columns when no text has a feature."""
+    try:
+        matrix = sparse.csr_matrix(vectorizer.fit_transform(texts), dtype=np.float64)
+    except ValueError:  # every text was empty or only stop words
+        return sparse.csr_matrix((len(texts), 0)), np.array([], dtype=str)
+    return matrix, vectorizer.get_feature_names_out()
+
+
 def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int = 10) -> dict[int, list[str]]:
     """Rank each theme's most distinctive unigrams and bigrams with c-TF-IDF.
 
@@ -208,34 +269,19 @@ def theme_keywords(texts: Sequence[str], labels: NDArray[np.integer], top_n: int
     labels = np.asarray(labels)
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    return _keywords(_cleaned(texts, labels), labels, top_n)
+    return _keywords(count_texts(texts, labels >= 0), labels, top_n)
 
 
-def _cleaned(texts: Sequence[str], labels: NDArray[np.integer]) -> list[str]:
-    """``clean_for_terms`` of every assigned text, once per call ("" for the unassigned)."""
-    return [clean_for_terms(text) if label >= 0 else "" for text, label in zip(texts, labels.tolist(), strict=True)]
-
-
-def _keywords(cleaned: Sequence[str], labels: NDArray[np.integer], top_n: int) -> dict[int, list[str]]:
-    """:func:`theme_keywords` over texts that went through ``clean_for_terms`` already."""
+def _keywords(counted: TextCounts, labels: NDArray[np.integer], top_n: int) -> dict[int, list[str]]:
+    """:func:`theme_keywords` over texts that :func:`count_texts` read."""
     theme_ids = np.unique(labels[labels >= 0])
-    if theme_ids.size == 0:
+    if theme_ids.size == 0 or counted.terms.shape[1] == 0:
         return {}
     rows = np.flatnonzero(labels >= 0)
-    vectorizer = CountVectorizer(
-        ngram_range=(1, 2),
-        stop_words=_STOP_WORDS,
-        token_pattern=_TOKEN_PATTERN,
-        lowercase=True,
-        dtype=np.float64,
-    )
-    try:
-        doc_counts = vectorizer.fit_transform([cleaned[i] for i in rows.tolist()])
-    except ValueError:  # every text was empty or only stop words
-        return {}
+    doc_counts = counted.terms[counted.row_of[rows]]
     # Count per document, then sum per theme: a bigram never spans two documents.
     counts = sparse.csr_matrix(_membership(labels[rows], theme_ids) @ doc_counts)
-    terms = vectorizer.get_feature_names_out()
+    terms = counted.term_names
     scores = _c_tf_idf(counts)
     keywords: dict[int, list[str]] = {}
     for row, theme_id in enumerate(theme_ids.tolist()):
@@ -321,15 +367,13 @@ def _phrases(runs: Iterable[Sequence[str]]) -> set[str]:
 
 
 def _phrase_scores(
-    texts: Sequence[str], labels: NDArray[np.int64], weights: NDArray[np.float64], theme_ids: NDArray[np.int64]
+    counted: TextCounts, labels: NDArray[np.int64], weights: NDArray[np.float64], theme_ids: NDArray[np.int64]
 ) -> tuple[sparse.csr_matrix, NDArray[np.str_]]:
     """``(themes, phrases)`` score matrix and the phrase of each column."""
+    if counted.phrases.shape[1] == 0:  # no text has a content word
+        return sparse.csr_matrix((theme_ids.size, 0)), counted.phrase_names
     rows = np.flatnonzero(labels >= 0)
-    vectorizer = CountVectorizer(analyzer=lambda text: sorted(_phrases(_label_runs(text))), binary=True)
-    try:
-        present = vectorizer.fit_transform([texts[i] for i in rows.tolist()]).astype(np.float64)
-    except ValueError:  # no text has a content word
-        return sparse.csr_matrix((theme_ids.size, 0)), np.array([], dtype=str)
+    present = counted.phrases[counted.row_of[rows]]
     member = _membership(labels[rows], theme_ids)
     weighted = member @ sparse.diags(weights[rows])
     cover = sparse.diags(1.0 / np.maximum(np.asarray(weighted.sum(axis=1)).ravel(), 1e-12)) @ (weighted @ present)
@@ -341,7 +385,7 @@ def _phrase_scores(
     # Phrases a single item holds say nothing about a theme of many.
     scores = scores.multiply(in_theme >= np.minimum(2, np.asarray(member.sum(axis=1)))).tocsr()
     scores.eliminate_zeros()
-    return scores, vectorizer.get_feature_names_out()
+    return scores, counted.phrase_names
 
 
 def _ranked_labels(scores: NDArray[np.float64], phrases: NDArray[np.str_], limit: int = 8) -> list[str]:
@@ -473,6 +517,7 @@ def label_themes(
     *,
     vectors: NDArray[np.floating] | None = None,
     siblings: Mapping[int, int] | None = None,
+    counted: TextCounts | None = None,
 ) -> dict[int, tuple[str, list[str]]]:
     """A short human label and the keywords of every theme.
 
@@ -486,6 +531,8 @@ def label_themes(
             centroid count more in choosing the label.
         siblings: ``{label: sibling-group id}``; labels are unique within a group. ``None``
             makes all themes one group.
+        counted: The texts already read by :func:`count_texts` (another level of the same
+            run); read here when ``None`` or when it misses a text that a theme holds.
 
     Returns:
         ``{label: (label_text, keywords)}`` for every label >= 0. The label has 1-4 words, no
@@ -499,9 +546,10 @@ def label_themes(
     theme_ids = np.unique(leaf[leaf >= 0])
     if theme_ids.size == 0:
         return {}
-    cleaned = _cleaned(texts, leaf)
-    keywords = _keywords(cleaned, leaf, top_n)
-    scores, phrases = _phrase_scores(cleaned, leaf, _centrality(vectors, leaf), theme_ids)
+    if counted is None or not counted.covers(leaf):
+        counted = count_texts(texts, leaf >= 0)
+    keywords = _keywords(counted, leaf, top_n)
+    scores, phrases = _phrase_scores(counted, leaf, _centrality(vectors, leaf), theme_ids)
     sizes = np.bincount(np.searchsorted(theme_ids, leaf[leaf >= 0]), minlength=theme_ids.size)
     choices: dict[int, list[str]] = {}
     for row in np.lexsort((theme_ids, -sizes)).tolist():
@@ -510,7 +558,7 @@ def label_themes(
         choices[int(theme_ids[row])] = _ranked_labels(scores.data[start:end], phrases[cols])
     fallback = {t: _fallback(texts[i] for i in representatives.get(t, [])) for t in choices}
     chosen = _distinct(choices, siblings, fallback)
-    acronyms = _acronyms(cleaned, leaf, {w for label in chosen.values() for w in label.split()})
+    acronyms = _acronyms(counted.cleaned, leaf, {w for label in chosen.values() for w in label.split()})
     for theme, label in chosen.items():
         label = " ".join(acronyms.get(w, w) for w in label.split())
         chosen[theme] = label[:1].upper() + label[1:]

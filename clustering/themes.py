@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
 from clustering.hysteresis import keep_merged_apart, stick_to_previous
-from clustering.keywords import area_labels, label_themes
+from clustering.keywords import TextCounts, area_labels, count_texts, label_themes
 from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
 from clustering.tree import parent_groups
 from clustering.trends import EMERGING_MAX_AGE, EMERGING_MIN_ITEMS
@@ -232,13 +232,15 @@ def recluster(
     parent_key = {key_of[leaf]: parent_plan.key_of[p] for leaf, p in parent_of_leaf.items() if p >= 0}
     timings["match_s"] = time.perf_counter() - step
     step = time.perf_counter()
+    # Leaves and parents are named from the same texts: read them once.
+    counted = count_texts(texts, (labels >= 0) | (parent_plan.row_labels >= 0))
     leaf_themes = _leaf_themes(
-        vectors, ids, texts, created_at, labels, key_of, parent_of_leaf, parent_key, now, leaves_before
+        vectors, ids, texts, counted, created_at, labels, key_of, parent_of_leaf, parent_key, now, leaves_before
     )
     leaf_themes += _untouched_curated(curated - {key_of[label] for label in present}, leaves_before, parent_key)
     # Parents first (the writer gives each leaf its parent's real id); they are named after
     # their leaves, so the leaves are named first.
-    themes = parent_plan.themes(vectors, ids, texts, created_at, now, parents_before, leaf_themes)
+    themes = parent_plan.themes(vectors, ids, texts, counted, created_at, now, parents_before, leaf_themes)
     themes += leaf_themes
 
     timings["keywords_s"] = time.perf_counter() - step
@@ -438,13 +440,14 @@ class _ParentPlan:
         vectors: NDArray[np.float32],
         ids: list[int],
         texts: Sequence[str],
+        counted: TextCounts,
         created_at: Sequence[datetime],
         now: datetime,
         parents_before: Mapping[int, CurrentTheme],
         leaf_themes: Sequence[PlannedTheme],
     ) -> list[PlannedTheme]:
         reps = representatives(vectors, self.row_labels, k=5)
-        named = _names(texts, self.row_labels, reps, vectors, None)
+        named = _names(texts, counted, self.row_labels, reps, vectors, None)
         # A parent names the area its leaves share ("Top up" over "Top up failed", "Top up limit").
         label_of_key = {key: label for label, key in self.key_of.items()}
         leaves: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -539,6 +542,7 @@ def _leaf_themes(
     vectors: NDArray[np.float32],
     ids: list[int],
     texts: Sequence[str],
+    counted: TextCounts,
     created_at: Sequence[datetime],
     labels: NDArray[np.int64],
     key_of: Mapping[int, int],
@@ -548,12 +552,13 @@ def _leaf_themes(
     leaves_before: Mapping[int, CurrentTheme],
 ) -> list[PlannedTheme]:
     reps = representatives(vectors, labels, k=5)
-    named = _names(texts, labels, reps, vectors, parent_of_leaf)
+    named = _names(texts, counted, labels, reps, vectors, parent_of_leaf)
     return _themes_of(vectors, ids, created_at, labels, key_of, named, now, leaves_before, "leaf", parent_key)
 
 
 def _names(
     texts: Sequence[str],
+    counted: TextCounts,
     labels: NDArray[np.int64],
     reps: Mapping[int, list[int]],
     vectors: NDArray[np.float32],
@@ -562,7 +567,7 @@ def _names(
     if not (labels >= 0).any():
         return {}
     # Central items speak for the theme; siblings (leaves of one parent) get unique labels.
-    return label_themes(list(texts), labels, reps, vectors=vectors, siblings=siblings)
+    return label_themes(list(texts), labels, reps, vectors=vectors, siblings=siblings, counted=counted)
 
 
 def _themes_of(

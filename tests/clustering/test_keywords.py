@@ -3,7 +3,15 @@ import re
 import numpy as np
 import pytest
 
-from clustering.keywords import _diverse, area_labels, clean_for_terms, label_themes, stem, theme_keywords
+from clustering.keywords import (
+    _diverse,
+    area_labels,
+    clean_for_terms,
+    count_texts,
+    label_themes,
+    stem,
+    theme_keywords,
+)
 
 TEXTS = [
     "My card has not arrived yet, write to <EMAIL>",
@@ -51,6 +59,26 @@ def test_label_themes_combines_a_phrase_label_and_keywords() -> None:
     assert len(keywords) == 5 and "duplicate payment" in keywords
     assert label == "Refund duplicate payment"  # "refund [for a / the] duplicate payment"
     assert labelled[0][0] == "Card not arrived"
+
+
+def test_two_levels_named_from_one_reading_of_the_texts_get_the_labels_of_two_readings() -> None:
+    # A run reads the texts once for its leaves and its parents; each level's labels and
+    # keywords must be what that level would get from a reading of its own.
+    leaves = np.array([0, -1, 0, 1, 1, 1, -1])
+    parents = np.array([0, 0, 0, 0, 0, 0, -1])  # the reading holds a text that no leaf does
+    reps = {0: [0, 2], 1: [3, 4]}
+    counted = count_texts(TEXTS, (leaves >= 0) | (parents >= 0))
+    for labels in (leaves, parents):
+        assert label_themes(TEXTS, labels, reps, counted=counted) == label_themes(TEXTS, labels, reps)
+
+
+def test_a_reading_that_misses_a_labelled_text_is_not_used() -> None:
+    # Read before the last text got its theme: using it would count that theme short.
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    counted = count_texts(TEXTS, np.array([True] * 6 + [False]))
+    assert not counted.covers(labels)
+    reps = {0: [0], 1: [3]}
+    assert label_themes(TEXTS, labels, reps, counted=counted) == label_themes(TEXTS, labels, reps)
 
 
 def test_label_keeps_the_negation_and_never_repeats_a_word() -> None:
