@@ -38,7 +38,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering.cluster import ClusterParams, cluster_vectors, representatives, warm_up
-from clustering.keywords import area_labels, label_themes, stem
+from clustering.keywords import area_labels, count_texts, label_themes, stem
 from clustering.tree import parent_groups
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,9 +170,12 @@ def full_map(
     labels = cluster(data.vectors)
     parents = parent_groups(data.vectors, labels)
     reps = representatives(data.vectors, labels)
-    named = label_themes(data.texts, labels, reps, vectors=data.vectors, siblings=parents)
     parent_of = np.array([parents.get(int(v), -1) if v >= 0 else -1 for v in labels])
-    own = label_themes(data.texts, parent_of, representatives(data.vectors, parent_of), vectors=data.vectors)
+    counted = count_texts(data.texts, (labels >= 0) | (parent_of >= 0))  # once for both levels, as a run does
+    named = label_themes(data.texts, labels, reps, vectors=data.vectors, siblings=parents, counted=counted)
+    own = label_themes(
+        data.texts, parent_of, representatives(data.vectors, parent_of), vectors=data.vectors, counted=counted
+    )
     leaves: dict[int, list[tuple[str, int]]] = {}
     for leaf, (text, _) in named.items():
         leaves.setdefault(parents[leaf], []).append((text, int((labels == leaf).sum())))

