@@ -114,7 +114,7 @@ _NOISY = st.lists(st.sampled_from([*"aZ9 _./\\:@w(<=;$#é", "://", "www.", "http
 
 @given(_NOISY)
 @example("see http:// now")  # each kind of noise token alone, in otherwise plain words
-@example("go to www.x")
+@example("go to www. now")
 @example("ask @help")
 @example("org_junit fails")
 @example("the iPhone app")
