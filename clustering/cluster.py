@@ -27,6 +27,7 @@ Labels are ``0..k-1`` by decreasing size; ``-1`` means unassigned.
 
 import logging
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 
 Labels = NDArray[np.int64]
 _CHUNK = 16_384
+# One run at a time in a process. A worker runs one job at a time, but compiles this code in a
+# thread while it already serves other jobs (workers/__main__.py): numba's parallel layer is not
+# made for kernels launched from two threads at once, and threadpool_limits sets process-wide
+# state. A run that starts during the warm-up waits for it, then runs compiled code.
+_ONE_RUN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: Cl
         >>> labels = cluster_vectors(embeddings)
         >>> ids, centres = centroids(embeddings, labels)
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _ONE_RUN, threadpool_limits(limits=1, user_api="blas"):
         return _cluster(np.asarray(vectors), seed=seed, params=params or ClusterParams())
 
 
@@ -501,7 +507,8 @@ def warm_up(seed: int = 0) -> None:
     """Compile the numba code of UMAP, NN-descent and HDBSCAN on a small synthetic input.
 
     Call once when a worker starts: a fresh process otherwise spends 20-40 s compiling in
-    its first clustering run. Takes about as long as that compilation.
+    its first clustering run. Takes about as long as that compilation. Safe to run in a thread
+    beside other work: a `cluster_vectors` call meanwhile waits for it.
 
     Args:
         seed: Seed of the synthetic data.

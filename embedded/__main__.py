@@ -2,8 +2,8 @@
 then runs the API and a worker until Ctrl-C or SIGTERM, and stops everything it started.
 
 Data lives in DATA_DIR (default ./var) and survives restarts. The terminal shows this runner's own
-few lines and a progress bar while the worker gets ready (the first start builds the int8 model
-and every start compiles the clustering code); the API's and the worker's logs go to
+few lines and a progress bar while the worker gets ready (the first start builds the int8 model;
+the clustering code compiles in the background after that); the API's and the worker's logs go to
 DATA_DIR/logs/.
 """
 
@@ -31,8 +31,7 @@ READY_TIMEOUT_S = 30 * 60
 # What the worker logs on its way to ready, in order, and how the progress bar names each step.
 WORKER_STEPS = (
     ("Building ", "building the int8 model (first start only)"),
-    ("model ready", "model loaded; compiling the clustering code"),
-    ("clustering code compiled", "clustering code compiled; waiting for the worker's heartbeat"),
+    ("model ready", "model loaded; waiting for the worker's heartbeat"),
 )
 
 

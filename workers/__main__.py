@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 import types
 
@@ -42,19 +44,22 @@ def main(argv: list[str] | None = None) -> int:
     embedder = get_embedder(settings)
     log.info("model ready: %s", embedder.model_version)
     queues = [q for q in args.queues.split(",") if q]
-    if CLUSTERING_QUEUE in queues:
-        # UMAP, NN-descent and HDBSCAN compile numba code on first use: pay it here, not in a run.
-        from clustering.cluster import warm_up
-
-        started = time.perf_counter()
-        warm_up()
-        log.info("clustering code compiled in %.1f s", time.perf_counter() - started)
-
     redis = Redis.from_url(settings.redis_url)
     problem = redis_problem(redis)
     if problem:
         log.error("refusing to start: Redis %s", problem)
         return 2
+    warming = None
+    if CLUSTERING_QUEUE in queues:
+        # UMAP, NN-descent and HDBSCAN compile numba code on first use: pay it now, not in a run.
+        # It takes 15-50 s (over 2 minutes on a busy host). A long-running worker compiles in a
+        # thread and meanwhile embeds, delivers and back-fills; a clustering run that starts
+        # before the end waits for it (clustering.cluster). A burst worker compiles first.
+        if args.burst:
+            _warm_up()
+        else:
+            warming = threading.Thread(target=_warm_up, name="clustering-warm-up", daemon=True)
+            warming.start()
     stop_relay = None if args.no_relay else start_relay_thread(settings)
     worker = Worker(
         queues,
@@ -75,7 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     worker.work(burst=args.burst, with_scheduler=True)
     if stop_relay is not None:
         stop_relay.set()
+    if warming is not None and warming.is_alive():
+        # Stopped while still compiling. The thread may be inside LLVM, and a normal exit would
+        # run the library's static destructors under it; no job is running, nothing is left to
+        # save. Flush the logs and leave at once.
+        log.info("stopping before the clustering code finished compiling")
+        logging.shutdown()
+        os._exit(0)
     return 0
+
+
+def _warm_up() -> None:
+    from clustering.cluster import warm_up
+
+    started = time.perf_counter()
+    warm_up()
+    log.info("clustering code compiled in %.1f s", time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ async def test_create_a_theme_from_a_description_and_see_its_back_fill_finish(ta
     await expect(page.locator("#theme-label")).to_have_text("Refund not received")
     await expect(page.locator('#history-table tr[data-action="create"]')).to_have_count(1)
     backfill = page.locator("#backfill")
-    for _ in range(120):  # the worker compiles its clustering code first: up to a few minutes
+    for _ in range(120):  # the worker may still be loading its model on a busy host
         if await backfill.get_attribute("data-status") in ("done", "failed"):
             break
         await page.wait_for_timeout(2_000)
