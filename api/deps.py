@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import asyncpg
@@ -19,7 +20,9 @@ from schemas.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+@asynccontextmanager
+async def pooled(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for a block of the request, given back at the block's end."""
     pool: asyncpg.Pool = request.state.pool
     settings: Settings = request.state.settings
     conn = await pool.acquire(timeout=settings.db_acquire_timeout_s)
@@ -37,6 +40,15 @@ async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
             log.warning("database connection dropped on release (%s)", type(exc).__name__)
 
 
+async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    async with pooled(request) as conn:
+        yield conn
+
+
+async def read_body(request: Request) -> bytes:
+    return await request.body()
+
+
 async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
@@ -51,6 +63,9 @@ async def get_redis(request: Request) -> Redis:
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 DbConn = Annotated[asyncpg.Connection, Depends(get_conn)]
+# Declared before DbConn (or a key) in a route's signature, and FastAPI resolves dependencies in
+# order: the body is read before a pool connection is taken, so slow senders cannot hold one.
+RawBody = Annotated[bytes, Depends(read_body)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 RedisClient = Annotated[Redis, Depends(get_redis)]
 
@@ -76,18 +91,36 @@ async def authenticate(request: Request, conn: asyncpg.Connection, token: str) -
 
 def require(scope: str) -> Callable[[Request, asyncpg.Connection], Awaitable[Principal]]:
     async def check(request: Request, conn: DbConn) -> Principal:
-        principal = await authenticate(request, conn, bearer_token(request))
-        if not principal.allows(scope):
-            raise Forbidden(f"This key lacks the '{scope}' scope")
-        settings: Settings = request.state.settings
-        await check_rate_limit(request.state.aredis, principal, settings.rate_limit_per_minute)
-        request.state.principal = principal
-        return principal
+        return await _allow(request, await authenticate(request, conn, bearer_token(request)), scope)
 
     return check
 
 
+def require_briefly(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """As `require`, but the key is looked up on a connection given back at once: for a route
+    that works long before it needs the database, and takes a connection then (`pooled`)."""
+
+    async def check(request: Request) -> Principal:
+        token = bearer_token(request)
+        async with pooled(request) as conn:
+            principal = await authenticate(request, conn, token)
+        return await _allow(request, principal, scope)
+
+    return check
+
+
+async def _allow(request: Request, principal: Principal, scope: str) -> Principal:
+    if not principal.allows(scope):
+        raise Forbidden(f"This key lacks the '{scope}' scope")
+    settings: Settings = request.state.settings
+    await check_rate_limit(request.state.aredis, principal, settings.rate_limit_per_minute)
+    request.state.principal = principal
+    return principal
+
+
 IngestKey = Annotated[Principal, Depends(require("ingest"))]
+# The bulk route: its key check holds no connection while the body is read and validated.
+IngestKeyBriefly = Annotated[Principal, Depends(require_briefly("ingest"))]
 ReadKey = Annotated[Principal, Depends(require("read"))]
 CurateKey = Annotated[Principal, Depends(require("curate"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]

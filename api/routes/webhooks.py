@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import DbConn
+from api.deps import DbConn, RawBody
 from api.errors import BadRequest, NotFound, ServiceUnavailable, Unauthorized, UnsupportedMediaType
 from api.secrets import SecretUnreadable, unseal
 from clustering.redact import mask_json_at_rest
@@ -60,15 +59,6 @@ STORED_HEADERS = frozenset(
     }
 )
 _MAX_HEADER_VALUE = 1024
-
-
-async def read_body(request: Request) -> bytes:
-    return await request.body()
-
-
-# Declared before DbConn in the route signature, and FastAPI resolves dependencies in order: the
-# body is read before a pool connection is taken, so slow senders cannot hold connections.
-RawBody = Annotated[bytes, Depends(read_body)]
 
 
 def stored_headers(request: Request) -> dict[str, str]:

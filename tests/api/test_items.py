@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 
-from tests.conftest import auth
+from api.routes.items import VALIDATE_PIECE
+from schemas.settings import Settings
+from tests.conftest import auth, running_app
 
 
 def ticket(external_id: str = "1", **overrides: Any) -> dict[str, Any]:
@@ -148,6 +151,40 @@ async def test_bulk_validation_leaves_the_event_loop_to_other_requests_between_p
     assert items is not None and [i.external_id for i in items] == [r["external_id"] for r in rows]
     # one turn of the other request between each two pieces at least
     assert turns - started >= 9
+
+
+async def test_a_bulk_upload_holds_no_pooled_connection_while_its_body_arrives_or_is_validated(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    # One connection in the pool: a bulk request that held it while a slow client sent the rest of
+    # its body made every other request wait for it, and answer 503 when the wait ran out.
+    tight = migrated.model_copy(update={"db_pool_min": 1, "db_pool_max": 1, "db_acquire_timeout_s": 0.5})
+    rows = json.dumps([ticket(str(n)) for n in range(3 * VALIDATE_PIECE)]).encode()
+    rest_may_come = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield rows[:100]
+        await rest_may_come.wait()
+        yield rows[100:]
+
+    async with running_app(tight) as (client, _):
+        resp = await client.post("/v1/keys", json={"name": "i", "scopes": ["ingest", "read"]}, headers=auth())
+        key = auth(resp.json()["key"])  # a stored key, so the key check itself needs a connection
+        bulk = asyncio.create_task(
+            client.post("/v1/items/bulk", content=slow_body(), headers={**key, "Content-Type": "application/json"})
+        )
+        try:
+            await asyncio.sleep(0.3)  # the bulk request has passed its key check and waits for its body
+            assert not bulk.done()
+            single = await client.post("/v1/items", json=ticket("single"), headers=key)
+            assert single.status_code == 202, single.text
+            assert (await client.get(f"/v1/items/{single.json()['item_id']}", headers=key)).status_code == 200
+        finally:
+            rest_may_come.set()
+        resp = await bulk
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["accepted"] == 3 * VALIDATE_PIECE and resp.json()["rejected"] == []
+    assert await db.fetchval("SELECT count(*) FROM item") == 3 * VALIDATE_PIECE + 1
 
 
 async def test_bulk_accepts_ndjson_and_keeps_the_newest_duplicate(
