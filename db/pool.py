@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
+
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from schemas.settings import Settings
 
@@ -26,9 +29,34 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         command_timeout=settings.db_statement_timeout_ms / 1000 + 2,
         max_inactive_connection_lifetime=60,
         server_settings=server_settings(settings, role="api"),
+        reset=_reset,
     )
     assert pool is not None
     return pool
+
+
+# Pooled connections that took session state (a session advisory lock) since they were acquired.
+_HOLDING: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
+def hold_session_state(conn: asyncpg.Connection) -> None:
+    """Call before a statement that leaves state in the session beyond its transaction (today only
+    `pg_advisory_lock`): the pool then resets `conn` in full when it is released."""
+    raw = conn._con if isinstance(conn, PoolConnectionProxy) else conn
+    if raw is not None:
+        _HOLDING.add(raw)
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """On release asyncpg has already rolled back an open transaction. The full reset (unlock every
+    advisory lock, close cursors, unlisten, reset settings) is a round trip that costs about as
+    much server and client time as a webhook's own insert, so it runs only on the connections that
+    were marked by `hold_session_state`; the others carry no session state to reset."""
+    if conn in _HOLDING:
+        _HOLDING.discard(conn)
+        query = conn.get_reset_query()
+        if query:
+            await conn.execute(query)
 
 
 async def connect(settings: Settings, *, role: str = "worker") -> asyncpg.Connection:

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
+from db.pool import hold_session_state
+
 # What a report is built on besides the items: curation decisions (each undo is a new change too),
 # finished clustering runs and the current intent model. All three are small or indexed maxima.
 # One round trip: that version, and the stored report under the key, if any.
@@ -57,7 +59,8 @@ async def claim_report_rebuild(conn: asyncpg.Connection, key: str, *, for_s: flo
 
 
 # Advisory locks (namespace, key) for builds of one report; a collision of two keys' 32 bits only
-# makes their builds take turns. The pool's reset on release unlocks whatever a request left.
+# makes their builds take turns. The pool resets a connection that took one (`hold_session_state`),
+# so its release unlocks whatever a request left.
 _BUILD_LOCK_NAMESPACE = 7_301_017
 
 
@@ -68,6 +71,7 @@ def _build_lock_id(key: str) -> int:
 async def lock_report_build(conn: asyncpg.Connection, key: str) -> None:
     """Wait until no other reader is building the report under `key`, then hold that right. The
     wait is bounded by the statement timeout (QueryCanceledError)."""
+    hold_session_state(conn)
     await conn.execute("SELECT pg_advisory_lock($1, $2)", _BUILD_LOCK_NAMESPACE, _build_lock_id(key))
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from db.pool import create_pool
+from db.queries.report_cache import lock_report_build
 from schemas.settings import Settings
 from tests.api.test_dashboard import new_key, sign_in
 from tests.api.test_reports import ingest, item, theme
@@ -282,3 +284,29 @@ async def test_a_report_that_was_expensive_and_is_now_cheap_becomes_a_note(
     assert await volumes(app_client, admin) == ({("Refund not received", 1), ("unassigned", 0)}, None)
     assert await db.fetchval("SELECT (body, cost_ms) = ('', 0) FROM report_cache") is True
     assert await db.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+
+
+async def test_a_build_lock_a_request_left_goes_with_the_connection_and_other_releases_skip_the_reset(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    pool = await create_pool(migrated.model_copy(update={"db_pool_min": 1, "db_pool_max": 1}))
+    advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    try:
+        async with pool.acquire() as conn:
+            await lock_report_build(conn, "ab" * 32)  # as if the request's own unlock never ran
+            assert await db.fetchval(advisory) == 1
+        assert await db.fetchval(advisory) == 0
+        # a connection that took no session state goes back without the reset's round trip
+        async with pool.acquire() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            await conn.execute("SET work_mem = '7MB'")  # the API never does this: it shows the skip
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SHOW work_mem") == "7MB"
+            await lock_report_build(conn, "cd" * 32)
+        async with pool.acquire() as conn:  # marked, so reset in full: the lock and the setting go
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+            assert await conn.fetchval("SHOW work_mem") != "7MB"
+            assert await db.fetchval(advisory) == 0
+    finally:
+        await pool.close()
