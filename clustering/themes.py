@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
 from clustering.hysteresis import keep_merged_apart, stick_to_previous
-from clustering.keywords import TextCounts, area_labels, count_texts, label_themes
+from clustering.keywords import EmbedTexts, TextCounts, area_labels, count_texts, label_themes
 from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
 from clustering.tree import parent_groups
 from clustering.trends import EMERGING_MAX_AGE, EMERGING_MIN_ITEMS
@@ -164,6 +164,7 @@ def recluster(
     now: datetime,
     params: ClusterParams | None = None,
     seed: int = 42,
+    embed: EmbedTexts | None = None,
 ) -> ThemePlan:
     """Cluster the items into a two-level theme tree that continues the previous one.
 
@@ -180,6 +181,8 @@ def recluster(
         now: The run's clock (lifecycle).
         params: Clustering parameters.
         seed: Seed of the clustering.
+        embed: The model that made ``vectors``; with it, leaf labels are chosen among a leaf's
+            distinctive phrases by closeness in meaning (``keywords.label_themes``).
 
     Returns:
         The :class:`ThemePlan`.
@@ -235,7 +238,7 @@ def recluster(
     # Leaves and parents are named from the same texts: read them once.
     counted = count_texts(texts, (labels >= 0) | (parent_plan.row_labels >= 0))
     leaf_themes = _leaf_themes(
-        vectors, ids, texts, counted, created_at, labels, key_of, parent_of_leaf, parent_key, now, leaves_before
+        vectors, ids, texts, counted, created_at, labels, key_of, parent_of_leaf, parent_key, now, leaves_before, embed
     )
     leaf_themes += _untouched_curated(curated - {key_of[label] for label in present}, leaves_before, parent_key)
     # Parents first (the writer gives each leaf its parent's real id); they are named after
@@ -447,7 +450,8 @@ class _ParentPlan:
         leaf_themes: Sequence[PlannedTheme],
     ) -> list[PlannedTheme]:
         reps = representatives(vectors, self.row_labels, k=5)
-        named = _names(texts, counted, self.row_labels, reps, vectors, None)
+        # A parent's own phrase is the fallback of its area label: c-TF-IDF's order is enough there.
+        named = _names(texts, counted, self.row_labels, reps, vectors, None, None)
         # A parent names the area its leaves share ("Top up" over "Top up failed", "Top up limit").
         label_of_key = {key: label for label, key in self.key_of.items()}
         leaves: dict[int, list[tuple[str, int]]] = defaultdict(list)
@@ -550,9 +554,10 @@ def _leaf_themes(
     parent_key: Mapping[int, int],
     now: datetime,
     leaves_before: Mapping[int, CurrentTheme],
+    embed: EmbedTexts | None,
 ) -> list[PlannedTheme]:
     reps = representatives(vectors, labels, k=5)
-    named = _names(texts, counted, labels, reps, vectors, parent_of_leaf)
+    named = _names(texts, counted, labels, reps, vectors, parent_of_leaf, embed)
     return _themes_of(vectors, ids, created_at, labels, key_of, named, now, leaves_before, "leaf", parent_key)
 
 
@@ -563,11 +568,12 @@ def _names(
     reps: Mapping[int, list[int]],
     vectors: NDArray[np.float32],
     siblings: Mapping[int, int] | None,
+    embed: EmbedTexts | None,
 ) -> dict[int, tuple[str, list[str]]]:
     if not (labels >= 0).any():
         return {}
     # Central items speak for the theme; siblings (leaves of one parent) get unique labels.
-    return label_themes(list(texts), labels, reps, vectors=vectors, siblings=siblings, counted=counted)
+    return label_themes(list(texts), labels, reps, vectors=vectors, siblings=siblings, counted=counted, embed=embed)
 
 
 def _themes_of(

@@ -49,6 +49,7 @@ from db.queries.themes import (
     upsert_theme,
 )
 from schemas.settings import Settings, get_settings
+from workers.jobs import get_embedder
 
 if TYPE_CHECKING:
     from clustering.themes import CurrentTheme
@@ -115,7 +116,7 @@ async def _attempt(
     timings: dict[str, float] = {"replans": float(replans)} if replans else {}
     started = time.perf_counter()
     embedder_class = OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
-    model_version = embedder_class.model_version  # the stored vectors' key; no need to load the model
+    model_version = embedder_class.model_version  # the stored vectors' key, read before the model loads
     async with conn.transaction():
         await lock_curation(conn)  # waits out changes in flight: every later one has a larger id
         mark = await select_last_change_id(conn)
@@ -152,6 +153,7 @@ async def _attempt(
         now=datetime.now(UTC),
         params=params,
         seed=SEED,
+        embed=get_embedder(settings).embed,  # loaded at the worker's start; names the themes
     )
     timings.update(plan.timings)
 

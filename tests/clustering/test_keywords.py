@@ -1,9 +1,11 @@
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from clustering.keywords import (
     _NOISE_TOKEN_RE,
@@ -139,6 +141,34 @@ def test_centrality_weights_choose_the_central_phrase() -> None:
     vectors = np.array([[1.0, 0.0]] * 3 + [[0.3, 1.0], [0.3, -1.0]] * 2, dtype=np.float32)
     assert label_themes(texts, labels, {})[0][0] == "Stolen phone"
     assert label_themes(texts, labels, {}, vectors=vectors)[0][0] == "Lost card"
+
+
+def test_the_model_chooses_among_the_distinctive_phrases_the_one_closest_to_the_theme() -> None:
+    # One paraphrase set repeats its narration in every item; what the items are about is the payment.
+    texts = [
+        "a couple weeks ago, there was a strange payment",
+        "a couple weeks ago, I found a strange payment",
+        "couple weeks ago, an unknown payment showed",
+        "couple weeks ago: this odd payment",
+        "my card was declined at the shop",
+        "card declined online today",
+    ]
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    vectors = np.array([[1, 0, 0]] * 4 + [[0, 1, 0]] * 2, dtype=np.float32)
+    about = {"strange": 0, "unknown": 0, "odd": 0, "payment": 0, "card": 1, "declined": 1}
+
+    def embed(phrases: Sequence[str]) -> NDArray[np.float32]:  # a phrase means what its words mean
+        out = np.zeros((len(phrases), 3), dtype=np.float32)
+        for i, phrase in enumerate(phrases):
+            for word in phrase.split():
+                out[i, about.get(word, 2)] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    assert label_themes(texts, labels, {}, vectors=vectors)[0][0] == "Couple weeks ago"
+    named = label_themes(texts, labels, {}, vectors=vectors, embed=embed)
+    assert named[0][0] == "Strange payment" and named[1][0] == "Card declined"
+    # keywords stay c-TF-IDF's, whatever the label
+    assert named[0][1] == label_themes(texts, labels, {}, vectors=vectors)[0][1]
 
 
 def test_theme_without_a_usable_word_falls_back_to_its_shortest_text() -> None:
