@@ -12,6 +12,7 @@ import pytest
 from clustering.embed import OnnxInt8Embedder
 from clustering.themes import lifecycle
 from schemas.settings import Settings
+from workers.jobs import get_embedder
 from workers.themes import cluster_items
 
 MODEL = OnnxInt8Embedder.model_version
@@ -131,6 +132,52 @@ async def test_two_issues_that_become_one_record_merged_into(job_settings: Setti
     assert result["themes"] == 2
     merged = await db.fetch("SELECT theme_id, merged_into FROM theme WHERE status = 'merged_into' AND level = 'leaf'")
     assert len(merged) == 1 and merged[0]["merged_into"] in {r["theme_id"] for r in old}
+
+
+GREETED_REFUNDS = [
+    "Hello there team, my refund has not arrived yet",
+    "Hello there team, I am still waiting for my refund",
+    "Hello there team, where is the refund you promised",
+    "Hello there team, the refund never reached my account",
+    "Hello there team, refund still missing after two weeks",
+    "Hello there team, no refund received so far",
+    "Hello there team, you said the refund was sent but nothing came",
+    "Hello there team, I have not received my refund",
+    "Hello there team, my money back has not shown up",
+    "Hello there team, the refund for my order is late",
+]
+DECLINED = [
+    "my card was declined at the shop", "card declined online", "why is my card declined",
+    "the card keeps getting declined", "card declined at the supermarket", "declined card again today",
+    "my card is declined everywhere", "card declined when paying", "card got declined", "payment card declined",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_a_run_names_a_theme_by_what_its_items_mean_not_by_the_greeting_they_share(
+    job_settings: Settings, db: asyncpg.Connection
+) -> None:
+    # Every refund item opens with the same greeting: c-TF-IDF alone names that theme "Team".
+    # The run asks the worker's model which distinctive phrase is closest to the theme.
+    embedder = get_embedder(job_settings)
+    texts = (GREETED_REFUNDS + DECLINED) * 3
+    rng = np.random.default_rng(0)
+    vectors = embedder.embed(texts) + 0.01 * rng.standard_normal((len(texts), DIM)).astype(np.float32)
+    created = datetime.now(UTC) - timedelta(days=3)
+    for n, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+        item_id = await db.fetchval(
+            "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash, clean_text, embedded_at,"
+            " pending) VALUES ('api', $1, 'ticket', $2, $3, 'h', $2, now(), false) RETURNING item_id",
+            str(n), text, created,
+        )  # fmt: skip
+        await db.execute(
+            "INSERT INTO embedding (item_id, model_version, content_hash, vector) VALUES ($1, $2, 'h', $3)",
+            item_id, embedder.model_version, (vector / np.linalg.norm(vector)).astype("<f4").tobytes(),
+        )  # fmt: skip
+    assert (await run(db))["themes"] == 2
+    labels = {r["label"] for r in await db.fetch("SELECT label FROM theme WHERE is_current AND level = 'leaf'")}
+    refund = next(label for label in labels if "declin" not in label.lower())
+    assert "refund" in refund.lower() and "team" not in refund.lower(), labels
 
 
 async def test_a_run_that_is_not_queued_is_skipped(job_settings: Settings, db: asyncpg.Connection) -> None:
