@@ -230,3 +230,16 @@ def build_embedder(name: str, cache_dir: Path) -> Embedder:
     if name == "sentence-transformers":
         return SentenceTransformerEmbedder()
     raise ValueError(f"Unknown embedder {name!r}; use 'onnx-int8' or 'sentence-transformers'.")
+
+
+def model_version_of(name: str) -> str:
+    """The key of the vectors that the embedder `name` makes, without loading the model.
+
+    Raises:
+        ValueError: If `name` is not one of the two.
+    """
+    if name == "onnx-int8":
+        return OnnxInt8Embedder.model_version
+    if name == "sentence-transformers":
+        return SentenceTransformerEmbedder.model_version
+    raise ValueError(f"unknown embedder {name!r}: use 'onnx-int8' or 'sentence-transformers'")

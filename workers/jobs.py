@@ -32,11 +32,12 @@ _embedder: Embedder | None = None
 
 
 def get_embedder(settings: Settings) -> Embedder:
-    """The worker's one model, loaded on first use (the worker preloads it at start)."""
+    """The worker's one model, the one `settings.embedder` names, loaded on first use (the worker
+    preloads it at start). A process asked for the other model (tests) loads that one instead."""
     global _embedder
-    if _embedder is None:
-        from clustering.embed import build_embedder
+    from clustering.embed import build_embedder, model_version_of
 
+    if _embedder is None or _embedder.model_version != model_version_of(settings.embedder):
         _embedder = build_embedder(settings.embedder, settings.model_cache_dir)
     return _embedder
 

@@ -15,12 +15,10 @@ from schemas.settings import get_settings
 
 
 async def reembed(only_missing: bool) -> tuple[str, int]:
-    from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
+    from clustering.embed import model_version_of
 
     settings = get_settings()
-    model_version = (
-        OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
-    ).model_version
+    model_version = model_version_of(settings.embedder)
     conn = await connect(settings, role="cli")
     try:
         async with conn.transaction():

@@ -110,13 +110,12 @@ async def _attempt(
     """Read, plan and write once; False (nothing written) when a person's change to a theme of the
     scope committed after the read: its decision is not in the plan, so the plan must not win."""
     from clustering.cluster import ClusterParams
-    from clustering.embed import OnnxInt8Embedder, SentenceTransformerEmbedder
+    from clustering.embed import model_version_of
     from clustering.themes import recluster
 
     timings: dict[str, float] = {"replans": float(replans)} if replans else {}
     started = time.perf_counter()
-    embedder_class = OnnxInt8Embedder if settings.embedder == "onnx-int8" else SentenceTransformerEmbedder
-    model_version = embedder_class.model_version  # the stored vectors' key, read before the model loads
+    model_version = model_version_of(settings.embedder)  # the stored vectors' key
     async with conn.transaction():
         await lock_curation(conn)  # waits out changes in flight: every later one has a larger id
         mark = await select_last_change_id(conn)
