@@ -20,8 +20,9 @@ other, for names like ``lightoff``) with the name of the gold intent that domina
 
 MiniLM vectors (sentence-transformers all-MiniLM-L6-v2, the installed copy) are cached in
 var/emb/<set>.npy so the model runs once on the items; the label step embeds candidate phrases
-with the service's int8 build of the same model, as a worker's run does. NMI and ARI count unassigned items as one more
-cluster. Both pipelines are warmed up first, so times exclude numba compilation.
+with the service's int8 build of the same model, as a worker's run does. NMI and ARI count
+unassigned items as one more cluster. Both pipelines are warmed up first, so times exclude numba
+compilation.
 """
 
 import argparse

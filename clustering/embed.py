@@ -225,11 +225,9 @@ def build_embedder(name: str, cache_dir: Path) -> Embedder:
     Raises:
         ValueError: If `name` is not one of the two.
     """
-    if name == "onnx-int8":
+    if _class_of(name) is OnnxInt8Embedder:
         return OnnxInt8Embedder(cache_dir)
-    if name == "sentence-transformers":
-        return SentenceTransformerEmbedder()
-    raise ValueError(f"Unknown embedder {name!r}; use 'onnx-int8' or 'sentence-transformers'.")
+    return SentenceTransformerEmbedder()
 
 
 def model_version_of(name: str) -> str:
@@ -238,8 +236,11 @@ def model_version_of(name: str) -> str:
     Raises:
         ValueError: If `name` is not one of the two.
     """
-    if name == "onnx-int8":
-        return OnnxInt8Embedder.model_version
-    if name == "sentence-transformers":
-        return SentenceTransformerEmbedder.model_version
-    raise ValueError(f"unknown embedder {name!r}: use 'onnx-int8' or 'sentence-transformers'")
+    return _class_of(name).model_version
+
+
+def _class_of(name: str) -> type[OnnxInt8Embedder] | type[SentenceTransformerEmbedder]:
+    classes = {"onnx-int8": OnnxInt8Embedder, "sentence-transformers": SentenceTransformerEmbedder}
+    if name not in classes:
+        raise ValueError(f"Unknown embedder {name!r}; use 'onnx-int8' or 'sentence-transformers'.")
+    return classes[name]

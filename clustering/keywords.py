@@ -546,8 +546,8 @@ def _closest_first(
     ids, centres = centroids(vectors, labels)
     ordered: dict[int, list[str]] = {}
     for theme, options in choices.items():
-        closeness = unit[[row_of[p] for p in options]] @ centres[np.searchsorted(ids, theme)] if options else []
-        ordered[theme] = [options[i] for i in np.argsort(-np.asarray(closeness), kind="stable")]
+        closeness = unit[[row_of[p] for p in options]] @ centres[np.searchsorted(ids, theme)]
+        ordered[theme] = [options[i] for i in np.argsort(-closeness, kind="stable")]
     return ordered
 
 

@@ -42,6 +42,7 @@ _HOLDING: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 def hold_session_state(conn: asyncpg.Connection) -> None:
     """Call before a statement that leaves state in the session beyond its transaction (today only
     `pg_advisory_lock`): the pool then resets `conn` in full when it is released."""
+    # A request holds the pool's proxy; the pool's reset hook is handed the connection inside it.
     raw = conn._con if isinstance(conn, PoolConnectionProxy) else conn
     if raw is not None:
         _HOLDING.add(raw)
