@@ -356,7 +356,8 @@ async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> di
         hook_items = {
             r["external_id"] for r in await conn.fetch("SELECT external_id FROM item WHERE source = 'generic'")
         }
-        runs = Counter(r["status"] for r in await conn.fetch("SELECT status FROM clustering_run"))
+        run_rows = await conn.fetch("SELECT status, error FROM clustering_run ORDER BY run_id")
+        runs = Counter(r["status"] for r in run_rows)
         return {
             "drain_s": round(drain_s, 1),
             "deliveries_still_pending": pending,
@@ -365,6 +366,8 @@ async def ledger_check(cluster: Cluster, traffic: Traffic, timeout: float) -> di
             "lost_bulk_items": len(traffic.lanes["bulk"].acked - items),
             "deliveries_without_item": len({p.replace("msg_", "w") for p in processed} - hook_items),
             "clustering_runs": dict(runs),
+            # why a run failed: the run's directory, with the workers' logs, goes at the end
+            "clustering_run_errors": [r["error"][:500] for r in run_rows if r["error"]],
         }
     finally:
         await conn.close()
