@@ -10,8 +10,11 @@ cached in `/tmp/intent_cache`.
 
 The corrections curve simulates one team correcting items: `k` corrections drawn at random from
 one project (a Mini-BAR app the model never saw; the GitHub issues as random folds, since nearly
-every issue comes from a different repository), added with `CORRECTION_WEIGHT`, and that
-project's macro-F1 (over the classes it has) measured on its rows that were not corrected.
+every issue comes from a different repository), a retrain as the service runs it (kept only if
+it beats the model in place on the corrections), and that project's macro-F1 (over the classes
+it has) measured on its rows that were not corrected. Beside it: the refit kept regardless, and
+a team head over the model in place (`fit_team_head`, not used by the service: session 17 of
+bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from clustering.intent_train import (
     ModelConfig,
     f1_by_class,
     fit_classifier,
+    fit_team_head,
     macro_f1,
     retrain,
 )
@@ -59,7 +63,6 @@ _FEATURE_RE = re.compile(
 )
 _QUESTION_RE = re.compile(r"\?|\b(how (do|can|to)|is (it|there) (a way|possible)|what is)\b")
 CURVE_POINTS = (0, 50, 100, 300)
-UPWEIGHT = 5.0
 
 
 def keyword_rule(text: str, fallback: str) -> str:
@@ -150,20 +153,34 @@ def all_classes_f1(clf: IntentClassifier, rows: LabelledSet) -> tuple[float, flo
 
 
 def corrections_curve(
-    name: str, base: LabelledSet, pool: LabelledSet, test: LabelledSet, config: ModelConfig, seed: int = 1
+    name: str,
+    base: LabelledSet,
+    prior: IntentClassifier,
+    pool: LabelledSet,
+    test: LabelledSet,
+    config: ModelConfig,
+    seed: int = 1,
 ) -> dict[int, float]:
-    """Macro-F1 on `test` after k corrections drawn from `pool` (weighted `CORRECTION_WEIGHT`),
-    and at the largest k also with weight `UPWEIGHT` (does weighting a team's labels up help?)."""
+    """Macro-F1 on `test` of the model the service leaves in place after k corrections drawn from
+    `pool`: `retrain`'s refit, which replaces `prior` only when it beats it on the corrections.
+    Printed beside it: the refit kept regardless, and a team head over `prior`."""
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
-    figures = {}
+    figures, parts = {}, []
     for k in CURVE_POINTS:
-        clf = fit_classifier(base + pool.subset(order[:k]).reweighted(CORRECTION_WEIGHT), config)
-        figures[k] = all_classes_f1(clf, test)[0]
-    k = CURVE_POINTS[-1]
-    weighted = all_classes_f1(fit_classifier(base + pool.subset(order[:k]).reweighted(UPWEIGHT), config), test)[0]
-    row = "  ".join(f"{k}: {figures[k]:.3f}" for k in CURVE_POINTS)
-    print(f"  {name:<35}{row}   ({k} at weight {UPWEIGHT:g}: {weighted:.3f})")
+        if not k:
+            figures[k] = all_classes_f1(prior, test)[0]
+            parts.append(f"{k}: {figures[k]:.3f}")
+            continue
+        corrections = pool.subset(order[:k])
+        outcome = retrain(base, corrections, prior, config=config)
+        figures[k] = all_classes_f1(outcome.model if outcome.accepted else prior, test)[0]
+        refit = all_classes_f1(fit_classifier(base + corrections.reweighted(CORRECTION_WEIGHT), config), test)[0]
+        head = all_classes_f1(fit_team_head(prior, corrections.reweighted(CORRECTION_WEIGHT)), test)[0]
+        kept = "refit kept" if outcome.accepted else "prior kept"
+        parts.append(f"{k}: {figures[k]:.3f} ({kept}; refit {refit:.3f}, head {head:.3f})")
+    print(f"  {name}")
+    print("    " + "\n    ".join(parts))
     return figures
 
 
@@ -241,12 +258,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         rng.shuffle(folds)
         pool_rows, eval_rows = folds[: len(folds) // 2 + 30], folds[len(folds) // 2 + 30 :]
         corrections_curve(
-            f"GitHub issues ({len(eval_rows)} evaluated)", base, issue_test.subset(pool_rows),
+            f"GitHub issues ({len(eval_rows)} evaluated)", base, clf, issue_test.subset(pool_rows),
             issue_test.subset(eval_rows), config,
         )  # fmt: skip
         for app, (train, test) in apps.items():
             without = base.subset([i for i, s in enumerate(base.sources) if s != f"mini_bar/{app}"])
-            corrections_curve(f"{app} (never seen before)", without, train, test, config)
+            prior = fit_classifier(without, config, temperature=clf.temperature)
+            corrections_curve(f"{app} (never seen before)", without, prior, train, test, config)
 
     vectors, sample_texts = issue_test.vectors, issue_test.texts
     batch_us, single_us, single_p95 = time_per_item(clf, vectors, sample_texts, args.repeats)
