@@ -39,10 +39,19 @@ from clustering.intent import (
 SCORED_LABELS: tuple[str, ...] = ("feature_request", "bug", "question")
 CORRECTION_WEIGHT = 1.0
 HELD_BACK_SHARE = 0.2
-# A retrain with this many corrections compares out of fold over all of them (2 fits + the final
-# one); with fewer it holds back a fifth and cross-validates over the shipped rows.
+# A retrain with this many corrections compares out of fold over all of them (a fit per fold +
+# the final one); with fewer it holds back a fifth and cross-validates over the shipped rows.
 MIN_CV_CORRECTIONS = 10
 CV_FOLDS = 2
+# A fold's model stands in for the final model on the corrections it did not learn, having learned
+# (k-1)/k of them. With 2 folds it learns half, and at a few hundred corrections half teaches
+# visibly less than all: the comparison then kept the current model in 5 of 8 draws at 300
+# corrections where the new one was better on the team's other rows; 5 folds kept it in 2
+# (bench/RESULTS.md, session 17). So 5 folds up to `FEW_CORRECTIONS`, where a fold is cheap; above
+# it half the corrections already teach most of what all do, and 2 folds keep a 5k-correction
+# retrain within its 60-s budget.
+FEW_CORRECTIONS_FOLDS = 5
+FEW_CORRECTIONS = 1000
 RETRAIN_TOL = 1e-4
 MODEL_VERSION_PREFIX = "intent_v2"
 # Rows of this source train the expert for issue-tracker text and are the gate's positives
@@ -50,6 +59,11 @@ MODEL_VERSION_PREFIX = "intent_v2"
 EXPERT_SOURCE = "ticket_tagger"
 CORRECTION_SOURCE = "correction"
 BASE_FORMAT = 1
+
+
+def correction_folds(corrections: int) -> int:
+    """Folds of the out-of-fold comparison over `corrections` corrections."""
+    return FEW_CORRECTIONS_FOLDS if corrections <= FEW_CORRECTIONS else CV_FOLDS
 
 
 @dataclass(frozen=True)
@@ -490,12 +504,12 @@ def retrain(
 ) -> RetrainOutcome:
     """Train a model from shipped rows plus corrections and decide whether it replaces `current`.
 
-    Steps with at least `MIN_CV_CORRECTIONS` corrections: `CV_FOLDS`-fold cross-validation over
-    the corrections (every fold also trains on all shipped rows) gives the reported figures, the
-    temperature and, at every correction the current model has not seen, a candidate answer from
-    a model that never trained on it; candidate and current are compared on those (macro-F1 over
-    the classes present, then accuracy); then one final fit on everything. That is three fits
-    (the previous design, a separate held-back candidate fit and 3 folds, took five). With fewer
+    Steps with at least `MIN_CV_CORRECTIONS` corrections: cross-validation over the corrections
+    in `correction_folds` folds (every fold also trains on all shipped rows) gives the reported
+    figures, the temperature and, at every correction the current model has not seen, a
+    candidate answer from a model that never trained on it; candidate and current are compared
+    on those (macro-F1 over the classes present, then accuracy); then one final fit on
+    everything. With fewer
     corrections: hold back about a fifth of the unseen ones (stratified), fit a candidate without
     them, cross-validate over the shipped rows, fit the final model.
 
@@ -529,7 +543,7 @@ def retrain(
         # Cheap by design: the cross-validation's out-of-fold predictions are the candidate's
         # answers on corrections it never trained on, so no separate held-back fit is needed.
         report(0.1, "cross-validating over the corrections")
-        cv = cross_validate(base, weighted, config, k=CV_FOLDS)
+        cv = cross_validate(base, weighted, config, k=correction_folds(len(weighted)))
         held = [i for i in range(len(weighted)) if eligible[i]]
         candidate_pred = [cv.predicted[i] for i in held]
     else:

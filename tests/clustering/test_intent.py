@@ -10,8 +10,11 @@ import pytest
 from clustering.embed import OnnxInt8Embedder
 from clustering.intent import GATE_POWER, LABELS, VARIANTS, IntentClassifier, resolve_intent, shipped_paths
 from clustering.intent_train import (
+    FEW_CORRECTIONS,
+    MIN_CV_CORRECTIONS,
     LabelledSet,
     ModelConfig,
+    correction_folds,
     design_matrix,
     fit_classifier,
     fit_team_head,
@@ -157,6 +160,12 @@ def test_a_retrain_keeps_the_expert_and_trains_it_on_the_corrections() -> None:
     assert outcome.model.expert is not None and outcome.corrections_used == 20
     assert current.expert is not None and "teamword" not in current.expert.vocabulary
     assert "teamword" in outcome.model.expert.vocabulary
+
+
+def test_a_few_hundred_corrections_are_compared_in_five_folds_and_thousands_in_two() -> None:
+    # Each fold's model stands in for the final one: with few corrections it must learn most of them.
+    assert correction_folds(MIN_CV_CORRECTIONS) == correction_folds(FEW_CORRECTIONS) == 5
+    assert correction_folds(FEW_CORRECTIONS + 1) == 2
 
 
 def test_mismatched_vectors_and_texts_are_rejected(shipped: IntentClassifier) -> None:
