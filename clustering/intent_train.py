@@ -509,9 +509,8 @@ def retrain(
     figures, the temperature and, at every correction the current model has not seen, a
     candidate answer from a model that never trained on it; candidate and current are compared
     on those (macro-F1 over the classes present, then accuracy); then one final fit on
-    everything. With fewer
-    corrections: hold back about a fifth of the unseen ones (stratified), fit a candidate without
-    them, cross-validate over the shipped rows, fit the final model.
+    everything. With fewer corrections: hold back about a fifth of the unseen ones (stratified),
+    fit a candidate without them, cross-validate over the shipped rows, fit the final model.
 
     Args:
         base: The shipped training rows (weights as shipped).
