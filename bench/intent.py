@@ -175,7 +175,7 @@ def corrections_curve(
         corrections = pool.subset(order[:k])
         outcome = retrain(base, corrections, prior, config=config)
         figures[k] = all_classes_f1(outcome.model if outcome.accepted else prior, test)[0]
-        refit = all_classes_f1(fit_classifier(base + corrections.reweighted(CORRECTION_WEIGHT), config), test)[0]
+        refit = all_classes_f1(outcome.model, test)[0]  # the retrain's final fit, kept or not
         head = all_classes_f1(fit_team_head(prior, corrections.reweighted(CORRECTION_WEIGHT)), test)[0]
         kept = "refit kept" if outcome.accepted else "prior kept"
         parts.append(f"{k}: {figures[k]:.3f} ({kept}; refit {refit:.3f}, head {head:.3f})")
