@@ -13,7 +13,12 @@ from schemas.settings import Settings
 ITEMS_QUEUE = "items"
 DELIVERIES_QUEUE = "deliveries"
 CLUSTERING_QUEUE = "clustering"
-ALL_QUEUES = (DELIVERIES_QUEUE, ITEMS_QUEUE, CLUSTERING_QUEUE)
+# A worker takes jobs from the first non-empty queue in this order. Clustering runs, retrains and
+# back-fills are few and asked for by a person, so they go before the items queue: behind it, a run
+# waited until every backlogged item was embedded, which under sustained load or a long history
+# import is never (a 10-minute mixed load left one queued the whole time, bench/RESULTS.md,
+# 2026-12-07 session 18). Deliveries stay first: a job of theirs is short and turns acks into items.
+ALL_QUEUES = (DELIVERIES_QUEUE, CLUSTERING_QUEUE, ITEMS_QUEUE)
 
 # Retries back off; after the last one the failure is recorded in Postgres (job_failure).
 RETRY_INTERVALS = [10, 30, 120]
