@@ -113,13 +113,6 @@ async def select_clustering_due(conn: asyncpg.Connection, *, scope: str, every_n
     assert row is not None
     if row["busy"]:
         return False
-    # While an import is still being embedded, wait: a run now would cluster a partial picture and
-    # the next one would have to move it again.
-    backlog: int = await conn.fetchval(
-        "SELECT count(*) FROM (SELECT 1 FROM item WHERE pending AND deleted_at IS NULL LIMIT $1) s", every_new_items
-    )
-    if backlog >= every_new_items:
-        return False
     last = row["last"]
     new_items: int = await conn.fetchval(
         "SELECT count(*) FROM (SELECT 1 FROM item WHERE embedded_at IS NOT NULL AND deleted_at IS NULL"
@@ -129,9 +122,15 @@ async def select_clustering_due(conn: asyncpg.Connection, *, scope: str, every_n
         scope,
         every_new_items,
     )
-    if new_items >= every_new_items:
+    overdue: bool = last is not None and await conn.fetchval(
+        "SELECT $1 < now() - make_interval(secs => $2)", last, float(every_s)
+    )
+    if overdue and new_items > 0:
         return True
-    if last is None:
-        return False
-    overdue: bool = await conn.fetchval("SELECT $1 < now() - make_interval(secs => $2)", last, float(every_s))
-    return overdue and new_items > 0
+    # While an import is still being embedded, wait: a run now would cluster a partial picture and
+    # the next one would have to move it again. Not past the schedule (above): under ingest that
+    # the workers never catch up with, the themes would otherwise never be refreshed.
+    backlog: int = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT 1 FROM item WHERE pending AND deleted_at IS NULL LIMIT $1) s", every_new_items
+    )
+    return backlog < every_new_items and new_items >= every_new_items

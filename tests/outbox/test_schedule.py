@@ -63,3 +63,25 @@ async def test_no_automatic_run_while_an_import_is_still_being_embedded(
     await db.execute("UPDATE item SET pending = false")
     assert len(await schedule_clustering(db, redis, settings)) == 1
     redis.close()
+
+
+async def test_a_backlog_holds_an_automatic_run_back_only_until_the_schedule_comes_round(
+    migrated: Settings, db: asyncpg.Connection
+) -> None:
+    # Ingest that the workers never catch up with must not leave the themes stale for ever.
+    settings = migrated.model_copy(update={"cluster_every_new_items": 3, "cluster_every_s": 3600})
+    redis = Redis.from_url(settings.redis_url)
+    await db.execute(
+        "INSERT INTO clustering_run (scope, status, created_at, started_at, finished_at)"
+        " VALUES ('all', 'done', now() - interval '50 minutes', now() - interval '50 minutes', now())"
+    )
+    await db.execute(
+        "INSERT INTO item (source, external_id, kind, body, created_at, payload_hash)"
+        " SELECT 'api', 'pending-' || k, 'ticket', 'b', now(), 'h' FROM generate_series(1, 3) k"
+    )
+    await add_embedded(db, 3)  # enough new items, but the backlog says wait
+    assert await schedule_clustering(db, redis, settings) == []
+    await db.execute("UPDATE clustering_run SET started_at = now() - interval '61 minutes'")
+    [run_id] = await schedule_clustering(db, redis, settings)  # overdue: the backlog no longer holds it
+    assert await db.fetchval("SELECT scope FROM clustering_run WHERE run_id = $1", run_id) == "all"
+    redis.close()
