@@ -34,6 +34,7 @@ from db.queries.curation import (
     update_items_theme,
     update_theme_sizes,
 )
+from db.queries.runs import unlock_scope, wait_for_scope
 from db.queries.theme_split import select_theme_vectors
 from schemas.settings import get_settings
 from workers.jobs import get_embedder
@@ -50,7 +51,13 @@ async def backfill_theme(theme_id: int) -> str:
         job = await select_backfill_job(conn, theme_id=theme_id)
         if job is None or job.status in ("done", "cancelled"):
             return "skipped"
+        # Not beside a clustering run of the scope: a run that read before the seed was stored
+        # would write its plan over the items this joins.
+        await wait_for_scope(conn, scope=job.scope)
         try:
+            again = await select_backfill_job(conn, theme_id=theme_id)  # another job may have done it
+            if again is None or again.status in ("done", "cancelled"):
+                return "skipped"
             status = await _run(conn, theme_id, settings.curation_backfill_batch)
         except Exception as exc:
             log.exception("back-fill of theme %s failed", theme_id)
@@ -58,6 +65,8 @@ async def backfill_theme(theme_id: int) -> str:
                 conn, theme_id=theme_id, status="failed", error=f"{type(exc).__name__}: {exc}"
             )
             raise
+        finally:
+            await unlock_scope(conn, scope=job.scope)
         await update_backfill_finished(conn, theme_id=theme_id, status=status)
         return status
     finally:

@@ -1,8 +1,9 @@
 """The clustering run: read -> compute -> write. One read (items, vectors, current themes with
 their parents, curation), one call to ``clustering.themes.recluster``, one write transaction.
 
-One run per scope at a time: the job holds a session advisory lock on its own connection (never a
-pooled one, whose reset would drop it) for the whole run. Theme ids are carried over from the
+One writer per scope at a time: the job holds the scope's lock (``db.queries.runs.wait_for_scope``)
+for the whole run, and a back-fill of a person's theme takes the same lock, so a plan read before
+the back-fill stored its seed never writes over the items it joined. Theme ids are carried over from the
 previous run by shared members and centroid similarity, so a trend line keeps meaning something.
 
 A person may curate while the run computes. The run marks the last curation change when it reads
@@ -33,10 +34,12 @@ from db.queries.curation import (
 from db.queries.runs import (
     select_last_digest,
     select_run,
+    unlock_scope,
     update_run_digest,
     update_run_done,
     update_run_failed,
     update_run_started,
+    wait_for_scope,
 )
 from db.queries.themes import (
     ClusteringInput,
@@ -56,8 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_LOCK_NAMESPACE = 7_301_002
-_SCOPE_KEYS = {"all": 1, "feature": 2}
 SEED = 42
 
 
@@ -69,19 +70,22 @@ async def cluster_items(run_id: int) -> str:
         run = await select_run(conn, run_id=run_id)
         if run is None or run.status not in ("queued", "running"):
             return "skipped"
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", _LOCK_NAMESPACE, _SCOPE_KEYS[run.scope]):
-            log.info("run %s skipped: another run of scope %s holds the lock", run_id, run.scope)
-            return "skipped"
+        scope = run.scope
+        # Waits out a back-fill of a person's theme, or another job of this run (enqueued again).
+        await wait_for_scope(conn, scope=scope)
         try:
+            run = await select_run(conn, run_id=run_id)  # the other job may have finished it
+            if run is None or run.status not in ("queued", "running"):
+                return "skipped"
             await update_run_started(conn, run_id=run_id)
-            await _run(conn, settings, run_id, run.scope)
+            await _run(conn, settings, run_id, scope)
             return "done"
         except Exception as exc:
             log.exception("clustering run %s failed", run_id)
             await update_run_failed(conn, run_id=run_id, error=f"{type(exc).__name__}: {exc}")
             return "failed"
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK_NAMESPACE, _SCOPE_KEYS[run.scope])
+            await unlock_scope(conn, scope=scope)
     finally:
         await conn.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -134,3 +135,21 @@ async def select_clustering_due(conn: asyncpg.Connection, *, scope: str, every_n
         "SELECT count(*) FROM (SELECT 1 FROM item WHERE pending AND deleted_at IS NULL LIMIT $1) s", every_new_items
     )
     return backlog < every_new_items and new_items >= every_new_items
+
+
+# One writer of a scope's theme assignments at a time: a clustering run, or the back-fill of a
+# person's theme. A session advisory lock, taken on the job's own connection (never a pooled one,
+# whose reset would drop it); a killed worker's session ends and frees it.
+SCOPE_LOCK = 7_301_002
+_SCOPE_KEYS = {"all": 1, "feature": 2}
+
+
+async def wait_for_scope(conn: asyncpg.Connection, *, scope: str, poll_s: float = 1.0) -> None:
+    """Take the scope's lock, waiting while another run or back-fill holds it. Polls, so no
+    statement waits past the statement timeout; the job's own timeout bounds the wait."""
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", SCOPE_LOCK, _SCOPE_KEYS[scope]):
+        await asyncio.sleep(poll_s)
+
+
+async def unlock_scope(conn: asyncpg.Connection, *, scope: str) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1, $2)", SCOPE_LOCK, _SCOPE_KEYS[scope])

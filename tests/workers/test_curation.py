@@ -4,6 +4,7 @@ close to the seed join, pinned items stay put), and undone."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
+from db.queries.runs import unlock_scope, wait_for_scope
 from outbox.queues import CLUSTERING_QUEUE
 from schemas.settings import Settings, get_settings
 from tests.api.test_items import make_key
@@ -125,6 +127,36 @@ async def test_a_persons_theme_is_back_filled_by_the_job_and_undone(
     assert await db.fetchval("SELECT is_current FROM theme WHERE theme_id = $1", theme) is False
     listed = (await app_client.get("/v1/themes", headers=curator)).json()["data"]
     assert theme not in [t["theme_id"] for t in listed]
+
+
+@pytest.mark.slow
+async def test_a_backfill_waits_out_a_clustering_run_of_its_scope(
+    job_settings: Settings, app_client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    # A run that read before the seed was stored would write its plan over the items joined.
+    embedder = get_embedder(job_settings)
+    mixed = await db.fetchval("INSERT INTO theme (label, status) VALUES ('misc', 'active') RETURNING theme_id")
+    refunds = await add_items(db, REFUNDS, embedder.embed(REFUNDS), embedder.model_version, mixed)
+    curator = auth(await make_key(app_client, "curate"))
+    body = {"label": "Refund not received", "description": "Customers asking where their refund is"}
+    resp = await app_client.post("/v1/themes", json=body, headers=curator)
+    assert resp.status_code == 201, resp.text
+    theme = resp.json()["theme_id"]
+    run = await asyncpg.connect(job_settings.database_url)
+    try:
+        await wait_for_scope(run, scope="all")  # what a clustering run of the scope holds
+        job = asyncio.create_task(backfill_theme(theme))
+        await asyncio.sleep(2.5)
+        assert not job.done()
+        assert await db.fetchval("SELECT status FROM theme_backfill WHERE theme_id = $1", theme) == "queued"
+        assert await db.fetchval("SELECT seed_centroid FROM theme WHERE theme_id = $1", theme) is None
+        await unlock_scope(run, scope="all")
+        assert await asyncio.wait_for(job, timeout=120) == "done"
+    finally:
+        await run.close()
+    members = await db.fetchval("SELECT array_agg(item_id ORDER BY item_id) FROM item WHERE theme_id = $1", theme)
+    joined = await db.fetchval("SELECT joined FROM theme_backfill WHERE theme_id = $1", theme)
+    assert set(members) <= set(refunds) and len(members) == joined >= 4  # the seed rule, after the run
 
 
 async def test_bad_persons_themes_are_refused(app_client: httpx.AsyncClient, db: asyncpg.Connection) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 
 from clustering.embed import OnnxInt8Embedder
 from clustering.themes import lifecycle
+from db.queries.runs import unlock_scope, wait_for_scope
 from schemas.settings import Settings
 from workers.jobs import get_embedder
 from workers.themes import cluster_items
@@ -183,6 +185,26 @@ async def test_a_run_names_a_theme_by_what_its_items_mean_not_by_the_greeting_th
 async def test_a_run_that_is_not_queued_is_skipped(job_settings: Settings, db: asyncpg.Connection) -> None:
     run_id = await db.fetchval("INSERT INTO clustering_run (scope, status) VALUES ('all', 'done') RETURNING run_id")
     assert await cluster_items(run_id) == "skipped"
+
+
+async def test_a_run_waits_out_a_backfill_of_its_scope_and_another_job_of_it_is_then_skipped(
+    job_settings: Settings, db: asyncpg.Connection
+) -> None:
+    # A run that read before a back-fill stored its seed would write over the items it joined.
+    await add_items(db, blobs(4, centres(1), seed=1), ["card"], start=0)  # too few to cluster: a quick run
+    run_id = await db.fetchval("INSERT INTO clustering_run (scope) VALUES ('all') RETURNING run_id")
+    backfill = await asyncpg.connect(job_settings.database_url)
+    try:
+        await wait_for_scope(backfill, scope="all")  # what a back-fill of a person's theme holds
+        job = asyncio.create_task(cluster_items(run_id))
+        await asyncio.sleep(2.5)
+        assert not job.done()
+        assert await db.fetchval("SELECT status FROM clustering_run WHERE run_id = $1", run_id) == "queued"
+        await unlock_scope(backfill, scope="all")
+        assert await asyncio.wait_for(job, timeout=120) == "done"
+    finally:
+        await backfill.close()
+    assert await cluster_items(run_id) == "skipped"  # enqueued again after it finished: nothing to redo
 
 
 def test_lifecycle_follows_the_written_definition() -> None:
