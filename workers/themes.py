@@ -14,6 +14,7 @@ throughout), so a person's decision is never written over by a plan that did not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -55,7 +56,7 @@ from schemas.settings import Settings, get_settings
 from workers.jobs import get_embedder
 
 if TYPE_CHECKING:
-    from clustering.themes import CurrentTheme
+    from clustering.themes import CurrentTheme, ThemePlan
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ async def cluster_items(run_id: int) -> str:
 # Plans made over again when a curation change commits while the run computes; the last attempt
 # holds the curation lock from its read to its write (curation calls meanwhile wait, then get 409).
 REPLANS = 2
+# Writes of one plan: a deadlock with a writer of the same item rows (a delivery batch updating
+# tickets, the embedder) aborts the whole write transaction, which is then safe to run again.
+WRITE_TRIES = 3
 
 
 async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str) -> None:
@@ -160,6 +164,33 @@ async def _attempt(
     )
     timings.update(plan.timings)
 
+    write = functools.partial(
+        _write, conn, run_id, scope, plan, data, mark=mark, last=last, digest=digest, timings=timings, started=started
+    )
+    for tries in range(1, WRITE_TRIES):
+        try:
+            return await write()
+        except asyncpg.exceptions.DeadlockDetectedError:
+            log.warning("run %s: its write met a deadlock (try %d of %d); writing again", run_id, tries, WRITE_TRIES)
+    return await write()
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    run_id: int,
+    scope: str,
+    plan: ThemePlan,
+    data: ClusteringInput,
+    *,
+    mark: int,
+    last: bool,
+    digest: bytes,
+    timings: dict[str, float],
+    started: float,
+) -> bool:
+    """The plan's one write transaction; False (nothing written) when a curation change of the
+    scope came after the read."""
+    n = len(data.item_ids)
     step = time.perf_counter()
     async with conn.transaction():
         await lock_curation(conn)  # no curation change commits between this check and the commit

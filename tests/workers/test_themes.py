@@ -207,6 +207,49 @@ async def test_a_run_waits_out_a_backfill_of_its_scope_and_another_job_of_it_is_
     assert await cluster_items(run_id) == "skipped"  # enqueued again after it finished: nothing to redo
 
 
+async def test_a_run_whose_write_meets_a_deadlock_writes_again_and_is_done(
+    job_settings: Settings, db: asyncpg.Connection
+) -> None:
+    # A ticket updated while a run writes (a delivery batch, a bulk upsert, the embedder) locks
+    # item rows in its own order; Postgres breaks the cycle by aborting one side. A run that
+    # computed for minutes must not fail for that.
+    old = await db.fetchval("INSERT INTO theme (label, status) VALUES ('old', 'active') RETURNING theme_id")
+    ids = await add_items(db, blobs(4, centres(1), seed=1), ["card"], start=0)  # too few to cluster
+    await db.execute("UPDATE item SET theme_id = $1", old)  # so the run's write moves every item
+    run_id = await db.fetchval("INSERT INTO clustering_run (scope) VALUES ('all') RETURNING run_id")
+    other = await asyncpg.connect(job_settings.database_url)
+    try:
+        await other.execute("SET deadlock_timeout = '60s'")  # so Postgres aborts the run's side
+        updates = other.transaction()
+        await updates.start()
+        middle = ids[len(ids) // 2]
+        await other.execute("UPDATE item SET changed_at = changed_at WHERE item_id = $1", middle)
+        job = asyncio.create_task(cluster_items(run_id))
+
+        async def run_waits() -> bool:
+            return bool(
+                await db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE item i SET theme_id%'"
+                )
+            )
+
+        for _ in range(600):
+            if await run_waits() or job.done():
+                break
+            await asyncio.sleep(0.1)
+        assert await run_waits(), "the run never waited for the row"
+        # The run holds the rows on one side of `middle`; taking them all closes the cycle.
+        await other.execute(
+            "UPDATE item SET changed_at = changed_at WHERE item_id = ANY($1::bigint[])", [i for i in ids if i != middle]
+        )
+        await updates.commit()
+        assert await asyncio.wait_for(job, timeout=120) == "done"
+    finally:
+        await other.close()
+    assert await db.fetchval("SELECT count(*) FROM item WHERE theme_id = $1", old) == 0
+
+
 def test_lifecycle_follows_the_written_definition() -> None:
     now = datetime(2026, 11, 23, tzinfo=UTC)
     assert lifecycle(now - timedelta(days=3), now, 5, 5, 0, now) == "emerging"
