@@ -9,6 +9,7 @@ restart, on any host.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from clustering.intent import IntentClassifier, shipped_paths
+from db.deadlocks import again_after_deadlock
 from db.pool import connect
 from db.queries.intent import (
     select_corrections,
@@ -165,8 +167,11 @@ async def reclassify_model_items(
         if not page.item_ids:
             return changed
         labels, confidence = clf.predict(page.vectors, page.texts)
-        async with conn.transaction():
-            changed += await update_model_intents(
-                conn, item_ids=page.item_ids, intents=labels, confidences=[float(c) for c in confidence]
-            )
+        relabel = functools.partial(_relabel, conn, page.item_ids, labels, [float(c) for c in confidence])
+        changed += await again_after_deadlock(relabel, what="a page of re-labelled intents")
         after = page.item_ids[-1]
+
+
+async def _relabel(conn: asyncpg.Connection, item_ids: list[int], intents: list[str], confidences: list[float]) -> int:
+    async with conn.transaction():
+        return await update_model_intents(conn, item_ids=item_ids, intents=intents, confidences=confidences)

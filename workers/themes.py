@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from db.deadlocks import again_after_deadlock
 from db.pool import connect
 from db.queries.curation import (
     lock_curation,
@@ -94,9 +95,6 @@ async def cluster_items(run_id: int) -> str:
 # Plans made over again when a curation change commits while the run computes; the last attempt
 # holds the curation lock from its read to its write (curation calls meanwhile wait, then get 409).
 REPLANS = 2
-# Writes of one plan: a deadlock with a writer of the same item rows (a delivery batch updating
-# tickets, the embedder) aborts the whole write transaction, which is then safe to run again.
-WRITE_TRIES = 3
 
 
 async def _run(conn: asyncpg.Connection, settings: Settings, run_id: int, scope: str) -> None:
@@ -167,12 +165,7 @@ async def _attempt(
     write = functools.partial(
         _write, conn, run_id, scope, plan, data, mark=mark, last=last, digest=digest, timings=timings, started=started
     )
-    for tries in range(1, WRITE_TRIES):
-        try:
-            return await write()
-        except asyncpg.exceptions.DeadlockDetectedError:
-            log.warning("run %s: its write met a deadlock (try %d of %d); writing again", run_id, tries, WRITE_TRIES)
-    return await write()
+    return await again_after_deadlock(write, what=f"the write of run {run_id}")
 
 
 async def _write(

@@ -4,6 +4,7 @@ re-labels what a model labelled, and a worker picks the new model up on its next
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,49 @@ async def test_a_candidate_worse_on_held_back_corrections_is_rejected_and_the_cu
     assert rows[current_id]["current"] and not rows[model_id]["current"]
     assert rows[model_id]["status"] == "rejected" and "scores worse" in rows[model_id]["error"]
     assert (await intent_job.current_classifier(db, job_settings)).model_version == current.model_version
+
+
+async def test_a_relabelled_page_that_meets_a_deadlock_is_written_again(
+    job_settings: Settings, db: asyncpg.Connection
+) -> None:
+    # A ticket updated meanwhile (a delivery batch, the embedder) locks the same rows in another
+    # order; Postgres aborts one side. The retrain's model is already current by then.
+    vectors, texts = sample("bug", 8, seed=21)
+    ids = [await add_item(db, n, vectors[n], texts[n], "other", "model") for n in range(8)]
+    clf = fit_classifier(labelled({label: 12 for label in LABELS}, seed=5), CONFIG)
+    other = await asyncpg.connect(job_settings.database_url)
+    watch = await asyncpg.connect(job_settings.database_url)
+    try:
+        await other.execute("SET deadlock_timeout = '60s'")  # so Postgres aborts the job's side
+        updates = other.transaction()
+        await updates.start()
+        middle = ids[len(ids) // 2]
+        await other.execute("UPDATE item SET changed_at = changed_at WHERE item_id = $1", middle)
+        job = asyncio.create_task(intent_job.reclassify_model_items(db, clf, FakeEmbedder.model_version, DIM))
+
+        async def job_waits() -> bool:  # asked outside `other`'s transaction, which keeps one snapshot
+            return bool(
+                await watch.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE item i SET intent%'"
+                )
+            )
+
+        for _ in range(600):
+            if await job_waits() or job.done():
+                break
+            await asyncio.sleep(0.1)
+        assert await job_waits(), "the page never waited for the row"
+        # The job holds the rows on one side of `middle`; taking them all closes the cycle.
+        await other.execute(
+            "UPDATE item SET changed_at = changed_at WHERE item_id = ANY($1::bigint[])", [i for i in ids if i != middle]
+        )
+        await updates.commit()
+        assert await asyncio.wait_for(job, timeout=60) == len(ids)
+    finally:
+        await other.close()
+        await watch.close()
+    assert await db.fetchval("SELECT count(*) FROM item WHERE intent = 'bug'") == len(ids)
 
 
 async def test_a_retrain_that_breaks_is_failed_with_its_reason(job_settings: Settings, db: asyncpg.Connection) -> None:
