@@ -3,8 +3,9 @@ their parents, curation), one call to ``clustering.themes.recluster``, one write
 
 One writer per scope at a time: the job holds the scope's lock (``db.queries.runs.wait_for_scope``)
 for the whole run, and a back-fill of a person's theme takes the same lock, so a plan read before
-the back-fill stored its seed never writes over the items it joined. Theme ids are carried over from the
-previous run by shared members and centroid similarity, so a trend line keeps meaning something.
+the back-fill stored its seed never writes over the items it joined. Theme ids are carried over
+from the previous run by shared members and centroid similarity, so a trend line keeps meaning
+something. A write that Postgres aborts to break a deadlock runs again (``db.deadlocks``).
 
 A person may curate while the run computes. The run marks the last curation change when it reads
 and checks, under the curation lock in its write transaction, that no change to a theme of its
