@@ -4,7 +4,6 @@ re-labels what a model labelled, and a worker picks the new model up on its next
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from clustering.embed import OnnxInt8Embedder
 from clustering.intent import LABELS, IntentClassifier, shipped_paths
 from clustering.intent_train import LabelledSet, ModelConfig, fit_classifier
 from schemas.settings import Settings
+from tests.deadlock import through_a_deadlock
 from workers import intent as intent_job
 from workers import jobs
 
@@ -186,38 +186,9 @@ async def test_a_relabelled_page_that_meets_a_deadlock_is_written_again(
     vectors, texts = sample("bug", 8, seed=21)
     ids = [await add_item(db, n, vectors[n], texts[n], "other", "model") for n in range(8)]
     clf = fit_classifier(labelled({label: 12 for label in LABELS}, seed=5), CONFIG)
-    other = await asyncpg.connect(job_settings.database_url)
-    watch = await asyncpg.connect(job_settings.database_url)
-    try:
-        await other.execute("SET deadlock_timeout = '60s'")  # so Postgres aborts the job's side
-        updates = other.transaction()
-        await updates.start()
-        middle = ids[len(ids) // 2]
-        await other.execute("UPDATE item SET changed_at = changed_at WHERE item_id = $1", middle)
-        job = asyncio.create_task(intent_job.reclassify_model_items(db, clf, FakeEmbedder.model_version, DIM))
-
-        async def job_waits() -> bool:  # asked outside `other`'s transaction, which keeps one snapshot
-            return bool(
-                await watch.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'UPDATE item i SET intent%'"
-                )
-            )
-
-        for _ in range(600):
-            if await job_waits() or job.done():
-                break
-            await asyncio.sleep(0.1)
-        assert await job_waits(), "the page never waited for the row"
-        # The job holds the rows on one side of `middle`; taking them all closes the cycle.
-        await other.execute(
-            "UPDATE item SET changed_at = changed_at WHERE item_id = ANY($1::bigint[])", [i for i in ids if i != middle]
-        )
-        await updates.commit()
-        assert await asyncio.wait_for(job, timeout=60) == len(ids)
-    finally:
-        await other.close()
-        await watch.close()
+    job = intent_job.reclassify_model_items(db, clf, FakeEmbedder.model_version, DIM)
+    changed = await through_a_deadlock(job_settings.database_url, ids, job, statement="UPDATE item i SET intent")
+    assert changed == len(ids)
     assert await db.fetchval("SELECT count(*) FROM item WHERE intent = 'bug'") == len(ids)
 
 

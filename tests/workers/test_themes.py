@@ -14,6 +14,7 @@ from clustering.embed import OnnxInt8Embedder
 from clustering.themes import lifecycle
 from db.queries.runs import unlock_scope, wait_for_scope
 from schemas.settings import Settings
+from tests.deadlock import through_a_deadlock
 from workers.jobs import get_embedder
 from workers.themes import cluster_items
 
@@ -217,36 +218,10 @@ async def test_a_run_whose_write_meets_a_deadlock_writes_again_and_is_done(
     ids = await add_items(db, blobs(4, centres(1), seed=1), ["card"], start=0)  # too few to cluster
     await db.execute("UPDATE item SET theme_id = $1", old)  # so the run's write moves every item
     run_id = await db.fetchval("INSERT INTO clustering_run (scope) VALUES ('all') RETURNING run_id")
-    other = await asyncpg.connect(job_settings.database_url)
-    try:
-        await other.execute("SET deadlock_timeout = '60s'")  # so Postgres aborts the run's side
-        updates = other.transaction()
-        await updates.start()
-        middle = ids[len(ids) // 2]
-        await other.execute("UPDATE item SET changed_at = changed_at WHERE item_id = $1", middle)
-        job = asyncio.create_task(cluster_items(run_id))
-
-        async def run_waits() -> bool:
-            return bool(
-                await db.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND query LIKE 'UPDATE item i SET theme_id%'"
-                )
-            )
-
-        for _ in range(600):
-            if await run_waits() or job.done():
-                break
-            await asyncio.sleep(0.1)
-        assert await run_waits(), "the run never waited for the row"
-        # The run holds the rows on one side of `middle`; taking them all closes the cycle.
-        await other.execute(
-            "UPDATE item SET changed_at = changed_at WHERE item_id = ANY($1::bigint[])", [i for i in ids if i != middle]
-        )
-        await updates.commit()
-        assert await asyncio.wait_for(job, timeout=120) == "done"
-    finally:
-        await other.close()
+    done = await through_a_deadlock(
+        job_settings.database_url, ids, cluster_items(run_id), statement="UPDATE item i SET theme_id"
+    )
+    assert done == "done"
     assert await db.fetchval("SELECT count(*) FROM item WHERE theme_id = $1", old) == 0
 
 
