@@ -1,10 +1,10 @@
 """Bake-off only: leaves from Louvain communities of the nearest-neighbour graph, no UMAP layout.
 
 Tried in session 19 as a replacement for the service's UMAP + HDBSCAN leaves, and not adopted
-(bench/RESULTS.md, 2026-12-07 session 19): it is 3-4x faster and scores as well on Banking77
-and HWU64, whose intents are all small shares of the data, but modularity bounds a community's
-share of the graph, so on a small set it shatters every theme (two issues of 40 items: no theme
-at all).
+(bench/RESULTS.md, 2026-12-07 session 19). Its leaves take a third of the time, and it scores
+as well on Banking77 and HWU64, whose intents are all small shares of the data. But modularity
+weighs a community's share of the graph against it, so on a small set every theme shatters
+(two issues of 40 items: no theme at all).
 
 The pipeline: NN-descent (cosine, 15 neighbours) weighted as UMAP weighs it (its fuzzy
 simplicial set), a coarse cut by Louvain on modularity at ``resolution``, the service's merge
