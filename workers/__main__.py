@@ -12,6 +12,9 @@ import time
 import types
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from threadpoolctl import threadpool_limits
 
 from outbox.queues import ALL_QUEUES, CLUSTERING_QUEUE, redis_problem
@@ -22,6 +25,12 @@ from workers.jobs import get_embedder
 from workers.scheduler import MAINTENANCE_INTERVAL_S, Worker
 
 log = logging.getLogger("workers")
+# How long a worker waits for Redis to come back before it exits and leaves the restart to its
+# supervisor (compose's restart policy, `make run`'s loop). A Redis restart takes seconds.
+REDIS_GONE_S = 300.0
+# More restarts of the worker loop than this within a minute mean the loop is failing for a
+# reason that waiting does not cure: exit and let the supervisor show it.
+LOOP_RESTARTS_PER_MINUTE = 5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     log.info("model ready: %s", embedder.model_version)
     queues = [q for q in args.queues.split(",") if q]
     redis = Redis.from_url(settings.redis_url)
+    if not _wait_for_redis(redis, REDIS_GONE_S):  # a worker may start while Redis restarts
+        log.error("refusing to start: Redis did not answer for %.0f s", REDIS_GONE_S)
+        return 1
     problem = redis_problem(redis)
     if problem:
         log.error("refusing to start: Redis %s", problem)
@@ -61,13 +73,6 @@ def main(argv: list[str] | None = None) -> int:
             warming = threading.Thread(target=_warm_up, name="clustering-warm-up", daemon=True)
             warming.start()
     stop_relay = None if args.no_relay else start_relay_thread(settings)
-    worker = Worker(
-        queues,
-        connection=redis,
-        exception_handlers=[record_final_failure],
-        job_monitoring_interval=10,
-        maintenance_interval=MAINTENANCE_INTERVAL_S,
-    )
 
     def on_sigterm(signum: int, frame: types.FrameType | None) -> None:
         # RQ's own handler finishes the current job and stops; make sure the relay stops too.
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.burst:
         signal.signal(signal.SIGTERM, on_sigterm)
-    worker.work(burst=args.burst, with_scheduler=True)
+    code = _work(queues, redis, burst=args.burst)
     if stop_relay is not None:
         stop_relay.set()
     if warming is not None and warming.is_alive():
@@ -86,8 +91,60 @@ def main(argv: list[str] | None = None) -> int:
         # save. Flush the logs and leave at once.
         log.info("stopping before the clustering code finished compiling")
         logging.shutdown()
-        os._exit(0)
-    return 0
+        os._exit(code)
+    return code
+
+
+def _work(queues: list[str], redis: Redis, *, burst: bool) -> int:
+    """Run the RQ worker loop until asked to stop; run it again after Redis comes back.
+
+    RQ leaves its loop on any error outside its blocking dequeue, and a Redis that restarts
+    while a job finishes is such an error: RQ logs "unhandled exception, quitting", and its
+    teardown then raises because it cannot reach Redis either. The process would exit, and a
+    supervisor would restart it after a model load and, on the clustering queue, 15-50 s of
+    compilation. Nothing is lost either way (the outbox re-enqueues what was in flight), so
+    this waits for Redis and starts a new loop in the same process.
+    """
+    restarts: list[float] = []
+    while True:
+        worker = Worker(
+            queues,
+            connection=redis,
+            exception_handlers=[record_final_failure],
+            job_monitoring_interval=10,
+            maintenance_interval=MAINTENANCE_INTERVAL_S,
+        )
+        try:
+            worker.work(burst=burst, with_scheduler=True)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            reason = f"Redis was lost ({exc})"
+        else:
+            # A SIGTERM or SIGINT ends the loop through RQ's handler, which notes the time
+            # (and, if a job is running, sets the flag that stops the loop after it).
+            if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
+                return 0
+            reason = "the worker loop ended without a stop request"
+        now = time.monotonic()
+        restarts = [t for t in restarts if t > now - 60] + [now]
+        if len(restarts) > LOOP_RESTARTS_PER_MINUTE:
+            log.error("%s, %d times within a minute; exiting", reason, len(restarts))
+            return 1
+        log.warning("%s; starting the worker loop again once Redis answers", reason)
+        if not _wait_for_redis(redis, REDIS_GONE_S):
+            log.error("Redis did not answer for %.0f s; exiting", REDIS_GONE_S)
+            return 1
+
+
+def _wait_for_redis(redis: Redis, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            redis.ping()
+            return True
+        except RedisError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1.0)
 
 
 def _warm_up() -> None:

@@ -1,0 +1,96 @@
+"""A worker outlives a Redis restart that catches it finishing a job.
+
+RQ leaves its loop on a Redis error outside the blocking dequeue, and its teardown then raises
+too, so the process used to exit. The 2-hour soak of 2026-12-07 (session 19) lost both workers
+this way when Valkey restarted. A real worker process, a real Valkey stopped and started again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.job import JobStatus
+
+from embedded.stores import Valkey, free_port
+from tests.conftest import ROOT, stop
+
+
+def _wait(check: object, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_worker_caught_by_a_redis_restart_as_a_job_ends_runs_on_in_the_same_process(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    valkey = Valkey(tmp_path / "valkey", free_port())
+    valkey.start()
+    redis = Redis.from_url(valkey.url(0))
+    env = worker_env | {"REDIS_URL": valkey.url(0)}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as sink:  # a file, not a pipe: a full pipe would block the worker
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "workers", "--queues", "deliveries", "--no-relay"],
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        queue = Queue("deliveries", connection=redis)
+        # A job that is still running when Redis goes away, and ends while it is away.
+        slow = queue.enqueue("time.sleep", 4)
+        _wait(lambda: slow.get_status(refresh=True) == JobStatus.STARTED, "the slow job to start")
+        valkey.stop()
+        time.sleep(10)  # the job ends, RQ cannot record it, and redis-py's retries run out
+        assert worker.poll() is None, "the worker exited while Redis was down"
+        valkey.start()
+
+        after = Queue("deliveries", connection=redis).enqueue("os.getpid")
+        _wait(lambda: after.get_status(refresh=True) == JobStatus.FINISHED, "a job after the restart")
+        assert after.return_value() == worker.pid
+    finally:
+        if worker.poll() is None:
+            stop(worker)
+        redis.close()
+        valkey.stop()
+    assert "starting the worker loop again" in log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_redis_is_down_waits_for_it_and_then_serves(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    valkey = Valkey(tmp_path / "valkey", free_port())  # not started yet
+    redis = Redis.from_url(valkey.url(0))
+    log = tmp_path / "worker.log"
+    with log.open("wb") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "workers", "--queues", "deliveries", "--no-relay"],
+            env=worker_env | {"REDIS_URL": valkey.url(0)},
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait(lambda: "model ready" in log.read_text(errors="replace"), "the model to load")
+        time.sleep(3)
+        assert worker.poll() is None, log.read_text(errors="replace")
+        valkey.start()
+        job = Queue("deliveries", connection=redis).enqueue("os.getpid")
+        _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, "the job")
+        assert job.return_value() == worker.pid
+    finally:
+        if worker.poll() is None:
+            stop(worker)
+        redis.close()
+        valkey.stop()
