@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -466,17 +467,28 @@ async def inject(kind: str, cluster: Cluster, load: Load, scenario: Scenario, st
     return record
 
 
-async def supervise(cluster: Cluster, result: Result, stop: asyncio.Event, started: float) -> None:
-    """Restart any process that died on its own (compose `restart: unless-stopped`, `make run`'s loop)."""
+async def supervise(
+    cluster: Cluster,
+    exits: list[str],
+    stop: asyncio.Event,
+    started: float,
+    start_worker: Callable[[int], None] | None = None,
+) -> None:
+    """Restart any process that died on its own (compose `restart: unless-stopped`, `make run`'s loop).
+
+    Each restart is appended to ``exits``. ``start_worker`` replaces `Cluster.start_worker` for
+    a caller that starts its workers with other arguments (bench/soak.py).
+    """
+    restart_worker = start_worker or cluster.start_worker
     while not stop.is_set():
         at = time.monotonic() - started
         if cluster.api is not None and cluster.api.poll() is not None:
-            result.unexpected_exits.append(f"{at:.1f}s api exited {cluster.api.returncode}")
+            exits.append(f"{at:.1f}s api exited {cluster.api.returncode}")
             cluster.start_api()
         for index, proc in enumerate(cluster.workers):
             if proc is not None and proc.poll() is not None:
-                result.unexpected_exits.append(f"{at:.1f}s worker{index} exited {proc.returncode}")
-                cluster.start_worker(index)
+                exits.append(f"{at:.1f}s worker{index} exited {proc.returncode}")
+                restart_worker(index)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
 
@@ -595,7 +607,7 @@ async def run_scenario(scenario: Scenario, base: Path) -> Result:
         connection = await create_connection(cluster)
         load = Load(cluster, scenario, result, connection)
         started = time.monotonic()
-        supervisor = asyncio.create_task(supervise(cluster, result, stop, started))
+        supervisor = asyncio.create_task(supervise(cluster, result.unexpected_exits, stop, started))
         load_task = asyncio.create_task(load.run())
         last_fault_at = started
         for at, kind in fault_plan(scenario):

@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.faults.harness import ADMIN_KEY, Cluster, Result, Scenario, _item, probe_until_2xx, supervise, wait_ready
+from tests.faults.harness import ADMIN_KEY, Cluster, _item, probe_until_2xx, supervise, wait_ready
 from tests.faults.proxy import FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -80,7 +80,7 @@ async def cluster() -> AsyncIterator[ProxiedCluster]:
     base = Path(tempfile.mkdtemp(prefix="faults-net-"))
     cluster = ProxiedCluster(base)
     stop = asyncio.Event()
-    exits = Result(Scenario())  # the supervisor lists what it restarted in exits.unexpected_exits
+    exits: list[str] = []  # what the supervisor restarted
     try:
         await asyncio.to_thread(cluster.start_stores)
         cluster.start_api()
@@ -90,7 +90,7 @@ async def cluster() -> AsyncIterator[ProxiedCluster]:
         yield cluster
         stop.set()
         await supervisor
-        print("\nrestarted by the supervisor:", exits.unexpected_exits or "nothing")
+        print("\nrestarted by the supervisor:", exits or "nothing")
     finally:
         stop.set()
         await asyncio.to_thread(cluster.stop)
