@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("model ready: %s", embedder.model_version)
     queues = [q for q in args.queues.split(",") if q]
     redis = Redis.from_url(settings.redis_url)
-    if not _wait_for_redis(redis, REDIS_GONE_S):  # a worker may start while Redis restarts
+    if not _wait_for_redis(redis, REDIS_GONE_S, threading.Event()):  # Redis may be restarting
         log.error("refusing to start: Redis did not answer for %.0f s", REDIS_GONE_S)
         return 1
     problem = redis_problem(redis)
@@ -106,6 +106,11 @@ def _work(queues: list[str], redis: Redis, *, burst: bool) -> int:
     this waits for Redis and starts a new loop in the same process.
     """
     restarts: list[float] = []
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
+        stop.set()
+
     while True:
         worker = Worker(
             queues,
@@ -124,27 +129,47 @@ def _work(queues: list[str], redis: Redis, *, burst: bool) -> int:
             if burst or worker._stop_requested or worker._shutdown_requested_date is not None:
                 return 0
             reason = "the worker loop ended without a stop request"
+        _drop_pubsub(worker)
         now = time.monotonic()
         restarts = [t for t in restarts if t > now - 60] + [now]
         if len(restarts) > LOOP_RESTARTS_PER_MINUTE:
             log.error("%s, %d times within a minute; exiting", reason, len(restarts))
             return 1
         log.warning("%s; starting the worker loop again once Redis answers", reason)
-        if not _wait_for_redis(redis, REDIS_GONE_S):
+        # RQ's signal handlers are still installed and would call Redis; while waiting, a
+        # SIGTERM or SIGINT just ends the wait and the worker stops with 0.
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        if not _wait_for_redis(redis, REDIS_GONE_S, stop):
             log.error("Redis did not answer for %.0f s; exiting", REDIS_GONE_S)
             return 1
+        if stop.is_set():
+            return 0
 
 
-def _wait_for_redis(redis: Redis, timeout: float) -> bool:
+def _drop_pubsub(worker: Worker) -> None:
+    """Stop the pubsub thread of a loop whose teardown failed, so a new loop does not leak it.
+
+    RQ unsubscribes in teardown after it registers the death, which is what raises when Redis
+    is gone; the thread would then retry its connection for the life of the process.
+    """
+    if worker.pubsub_thread is not None:
+        worker.pubsub_thread.stop()  # local: it leaves its loop and closes its own connection
+        worker.pubsub_thread.join(timeout=1)
+
+
+def _wait_for_redis(redis: Redis, timeout: float, stop: threading.Event) -> bool:
+    """Ping until Redis answers (True), ``stop`` is set (True), or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
-    while True:
+    while not stop.is_set():
         try:
             redis.ping()
             return True
         except RedisError:
             if time.monotonic() > deadline:
                 return False
-            time.sleep(1.0)
+        stop.wait(1.0)
+    return True
 
 
 def _warm_up() -> None:

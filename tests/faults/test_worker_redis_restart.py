@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,31 @@ from embedded.stores import Valkey, free_port
 from tests.conftest import ROOT, stop
 
 
-def _wait(check: object, what: str, timeout: float = 60.0) -> None:
+def _wait(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def _start_worker(env: dict[str, str], valkey: Valkey, log: Path) -> subprocess.Popen[bytes]:
+    """A deliveries worker on ``valkey``; its output goes to ``log`` (a full pipe would block it)."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workers", "--queues", "deliveries", "--no-relay"],
+            env=env | {"REDIS_URL": valkey.url(0)},
+            cwd=ROOT,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _lose_redis_as_a_job_ends(valkey: Valkey, redis: Redis) -> None:
+    """Stop Valkey while a job runs, and keep it down until the job has ended."""
+    slow = Queue("deliveries", connection=redis).enqueue("time.sleep", 4)
+    _wait(lambda: slow.get_status(refresh=True) == JobStatus.STARTED, "the slow job to start")
+    valkey.stop()
+    time.sleep(10)  # the job ends, RQ cannot record it, and redis-py's retries run out
 
 
 @pytest.mark.slow
@@ -35,23 +56,10 @@ def test_a_worker_caught_by_a_redis_restart_as_a_job_ends_runs_on_in_the_same_pr
     valkey = Valkey(tmp_path / "valkey", free_port())
     valkey.start()
     redis = Redis.from_url(valkey.url(0))
-    env = worker_env | {"REDIS_URL": valkey.url(0)}
     log = tmp_path / "worker.log"
-    with log.open("wb") as sink:  # a file, not a pipe: a full pipe would block the worker
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "workers", "--queues", "deliveries", "--no-relay"],
-            env=env,
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    worker = _start_worker(worker_env, valkey, log)
     try:
-        queue = Queue("deliveries", connection=redis)
-        # A job that is still running when Redis goes away, and ends while it is away.
-        slow = queue.enqueue("time.sleep", 4)
-        _wait(lambda: slow.get_status(refresh=True) == JobStatus.STARTED, "the slow job to start")
-        valkey.stop()
-        time.sleep(10)  # the job ends, RQ cannot record it, and redis-py's retries run out
+        _lose_redis_as_a_job_ends(valkey, redis)
         assert worker.poll() is None, "the worker exited while Redis was down"
         valkey.start()
 
@@ -67,20 +75,32 @@ def test_a_worker_caught_by_a_redis_restart_as_a_job_ends_runs_on_in_the_same_pr
 
 
 @pytest.mark.slow
+def test_a_worker_waiting_for_redis_stops_with_0_on_sigterm(worker_env: dict[str, str], tmp_path: Path) -> None:
+    valkey = Valkey(tmp_path / "valkey", free_port())
+    valkey.start()
+    redis = Redis.from_url(valkey.url(0))
+    log = tmp_path / "worker.log"
+    worker = _start_worker(worker_env, valkey, log)
+    try:
+        _lose_redis_as_a_job_ends(valkey, redis)
+        assert "starting the worker loop again" in log.read_text(errors="replace")
+        worker.terminate()
+        assert worker.wait(timeout=10) == 0, log.read_text(errors="replace")
+    finally:
+        if worker.poll() is None:
+            stop(worker)
+        redis.close()
+        valkey.stop()
+
+
+@pytest.mark.slow
 def test_a_worker_started_while_redis_is_down_waits_for_it_and_then_serves(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     valkey = Valkey(tmp_path / "valkey", free_port())  # not started yet
     redis = Redis.from_url(valkey.url(0))
     log = tmp_path / "worker.log"
-    with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "workers", "--queues", "deliveries", "--no-relay"],
-            env=worker_env | {"REDIS_URL": valkey.url(0)},
-            cwd=ROOT,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    worker = _start_worker(worker_env, valkey, log)
     try:
         _wait(lambda: "model ready" in log.read_text(errors="replace"), "the model to load")
         time.sleep(3)
