@@ -4,7 +4,8 @@ The pipeline, for ``n`` normalised vectors (above ``sample_threshold`` it runs o
 sample and the rest is assigned to the nearest centroid)::
 
     UMAP (cosine, 5-d, min_dist 0)
-    -> coarse HDBSCAN (clusters of at least area_share * n): the common themes
+    -> coarse HDBSCAN (clusters of at least area_share * n, and of twice min_cluster_size):
+       the common themes
     -> merge clusters whose 384-d centroids are near-duplicates
     -> fine HDBSCAN (clusters of min_cluster_size = 10): each fine cluster that the coarse
        cut left mostly unassigned, or that sits in a coarse cluster but is not similar to
@@ -63,6 +64,10 @@ class ClusterParams:
             smallest size, UMAP's clumps shatter a large set: 311 themes for Banking77 train).
             It is not a floor: a fine cluster (``min_cluster_size``) that is distinct from
             the coarse theme around it, or sits in its noise, becomes a theme of its own.
+            The coarse cut is always at least twice ``min_cluster_size``, so a small set (a
+            new install, a scoped map) gets both cuts too: with one cut at the smallest size,
+            the top issue of a 700-item queue came out as 4-5 leaves (bench/RESULTS.md,
+            2026-12-08).
         n_neighbors: UMAP neighbourhood; larger favours global structure, is slower.
         n_components: UMAP output dimensions; HDBSCAN works well in 5-10.
         n_epochs: UMAP optimisation epochs; 100 is as good as 200-500 here and 2-3x faster.
@@ -97,7 +102,7 @@ class ClusterParams:
 
     def area_size(self, n: int) -> int:
         """``min_cluster_size`` of the coarse cut for ``n`` fitted items."""
-        return max(self.min_cluster_size, round(self.area_share * n))
+        return max(2 * self.min_cluster_size, round(self.area_share * n))
 
 
 def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: ClusterParams | None = None) -> Labels:
@@ -151,9 +156,8 @@ def _fit(unit: NDArray[np.float32], *, seed: int, params: ClusterParams) -> Labe
     area = params.area_size(n)
     labels = _hdbscan(reduced, area, max(3, round(math.sqrt(area))))
     labels = merge_near_duplicates(unit, labels, params.merge_similarity)
-    if area > params.min_cluster_size:
-        fine = _hdbscan(reduced, params.min_cluster_size, params.min_samples)
-        labels = add_small_themes(labels, fine, vectors=unit, max_similarity=params.assign_similarity)
+    fine = _hdbscan(reduced, params.min_cluster_size, params.min_samples)
+    labels = add_small_themes(labels, fine, vectors=unit, max_similarity=params.assign_similarity)
     return _by_size(_tidy(unit, labels, neighbours, params))
 
 

@@ -113,6 +113,47 @@ def test_a_small_distinct_issue_is_a_theme_below_the_coarse_size(
     assert adjusted_rand_score(truth, labels[:-14]) > 0.98
 
 
+def one_issue_in_two_phrasings(seed: int, per_phrasing: int = 15) -> Vectors:
+    """Two tight clumps of ``per_phrasing`` points, off one direction to either side: one issue
+    that customers word in two ways (the clumps' centres have a cosine of about 0.8)."""
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=DIM)
+    centre /= np.linalg.norm(centre)
+    clumps = []
+    for _ in range(2):
+        side = rng.normal(size=DIM)
+        side -= side @ centre * centre
+        side /= np.linalg.norm(side)
+        clumps.append(centre + 0.5 * side + 0.05 * rng.normal(size=(per_phrasing, DIM)))
+    points = np.vstack(clumps)
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_in_a_small_set_one_issue_worded_two_ways_is_one_theme() -> None:
+    # 270 items: the coarse cut is at its floor of twice the smallest theme. With one cut at the
+    # smallest theme size (before 2026-12-08) each wording was a theme of its own.
+    warm_up()
+    points, truth = blobs(seed=0, n_blobs=6, per_blob=40)
+    labels = cluster_vectors(np.vstack([points, one_issue_in_two_phrasings(100)]), seed=7)
+    issue = labels[-30:]
+    assert issue[0] >= 0 and (issue == issue[0]).all()
+    assert not np.isin(issue[0], labels[:-30])
+    assert adjusted_rand_score(truth, labels[:-30]) > 0.98
+
+
+@pytest.mark.slow
+def test_in_a_small_set_a_distinct_issue_of_a_dozen_items_is_a_theme() -> None:
+    warm_up()
+    points, truth = blobs(seed=0, n_blobs=6, per_blob=40)
+    rare, _ = blobs(seed=9, n_blobs=1, per_blob=12)
+    labels = cluster_vectors(np.vstack([points, rare]), seed=7)
+    rare_labels = labels[-12:]
+    assert rare_labels[0] >= 0 and (rare_labels == rare_labels[0]).mean() >= 0.9
+    assert not np.isin(rare_labels[0], labels[:-12])
+    assert adjusted_rand_score(truth, labels[:-12]) > 0.98
+
+
 @pytest.mark.parametrize("n", [0, 1, 5, 9])
 def test_too_few_items_are_all_unassigned(n: int) -> None:
     points, _ = blobs(seed=2, n_blobs=1, per_blob=max(n, 1))
