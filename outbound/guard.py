@@ -1,4 +1,5 @@
-"""The one way out: every outbound URL the service calls goes through here (reliability.md S5).
+"""The one way out for URLs that come through the API (alert destinations; reliability.md S5).
+History imports call the vendor URL the operator gives on the command line, not through here.
 
 A URL must be https, unless its host is on the operator's allow-list (OUTBOUND_ALLOWED_HOSTS,
 which is how tests reach a receiver on 127.0.0.1). Its host is resolved once, every address is
