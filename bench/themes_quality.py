@@ -52,7 +52,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from clustering.cluster import ClusterParams, cluster_vectors, representatives, warm_up
+from clustering.cluster import ClusterMap, ClusterParams, cluster_map, representatives, warm_up
 from clustering.keywords import area_labels, count_texts, label_themes, stem
 from clustering.tree import parent_groups
 
@@ -167,10 +167,16 @@ def timed(fn: Callable[[], Labels]) -> tuple[Labels, float, float]:
     return labels, time.perf_counter() - start, time.process_time() - cpu
 
 
-def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]:
-    """Ours, or a bake-off alternative (same vectors; alternatives get no post-processing)."""
+def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], ClusterMap]:
+    """Ours, or a bake-off alternative (same vectors; alternatives get no post-processing, and
+    no density areas: their parents come from agglomerating the leaf centroids)."""
     if name == "ours":
-        return lambda vectors: cluster_vectors(vectors, params=params)
+        return lambda vectors: cluster_map(vectors, params=params)
+    leaves = _alternative(name, params)
+    return lambda vectors: ClusterMap(labels := leaves(vectors), np.full(labels.shape, -1, dtype=np.int64))
+
+
+def _alternative(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]:
     from clustering.cluster import _normalised, _reduce
 
     if name == "leaf":  # HDBSCAN's condensed tree, leaf selection at the smallest theme size
@@ -207,11 +213,12 @@ def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]
 
 
 def full_map(
-    cluster: Callable[[Vectors], Labels], data: Dataset
+    cluster: Callable[[Vectors], ClusterMap], data: Dataset
 ) -> tuple[Labels, dict[int, int], dict[int, str], dict[int, str]]:
     """The job's pure steps: leaves, parents, leaf and parent labels (keywords, representatives)."""
-    labels = cluster(data.vectors)
-    parents = parent_groups(data.vectors, labels)
+    clustered = cluster(data.vectors)
+    labels = clustered.labels
+    parents = parent_groups(data.vectors, labels, areas=clustered.areas)
     reps = representatives(data.vectors, labels)
     parent_of = np.array([parents.get(int(v), -1) if v >= 0 else -1 for v in labels])
     counted = count_texts(data.texts, (labels >= 0) | (parent_of >= 0))  # once for both levels, as a run does
@@ -377,7 +384,11 @@ def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds:
     if "mix50k" in only:
         sets.append(resampled([b77_train, b77_test, hwu], 50_000, "mix50k"))
     sets = [s for s in sets if s.name in only]
-    cluster = leaf_method(method, params)
+    mapper = leaf_method(method, params)
+
+    def cluster(vectors: Vectors) -> Labels:
+        return mapper(vectors).labels
+
     start = time.perf_counter()
     warm_up()
     encode_phrases(["a phrase"])  # the model loads before the timed runs, as in a started worker
@@ -392,7 +403,7 @@ def quality(method: str, params: ClusterParams, with_bertopic: bool, rare_seeds:
         result: dict[str, object] = {}
 
         def run(data: Dataset = data, result: dict[str, object] = result) -> Labels:
-            labels, parents, names, areas = full_map(cluster, data)
+            labels, parents, names, areas = full_map(mapper, data)
             result.update(parents=parents, names=names, areas=areas)
             return labels
 
@@ -430,9 +441,18 @@ def scale(n: int, params: ClusterParams) -> None:
     warm_up()
     print(f"warm_up {time.perf_counter() - began:.1f}s")
     print(f"\n{'run':<30} {'themes':>6} {'noise%':>6} {'NMI':>6} {'ARI':>6} {'wall s':>8} {'CPU s':>8}")
-    labels, seconds, cpu = timed(lambda: cluster_vectors(data.vectors, params=params))
+    maps: list[ClusterMap] = []
+
+    def leaves() -> Labels:
+        maps.append(cluster_map(data.vectors, params=params))
+        return maps[0].labels
+
+    labels, seconds, cpu = timed(leaves)
+    clustered = maps[0]
     print(row(f"ours resampled n={n}", scores(codes(data.intents), labels), seconds, cpu))
-    _, tree_seconds, _ = timed(lambda: np.array(list(parent_groups(data.vectors, labels).items())))
+    _, tree_seconds, _ = timed(
+        lambda: np.array(list(parent_groups(data.vectors, labels, areas=clustered.areas).items()))
+    )
     print(f"parent_groups {tree_seconds:.1f}s")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size_mb = data.vectors.nbytes / 2**20

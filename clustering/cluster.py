@@ -15,6 +15,10 @@ sample and the rest is assigned to the nearest centroid)::
        cosine is high enough, else stay unassigned
     -> two rounds of a vote among each item's 15 nearest neighbours (original space)
 
+Beside the leaves, a third HDBSCAN cut on the same UMAP map, at clusters of at least
+``parent_share`` of the items, finds the areas that parent themes are made of
+(:func:`cluster_map`, ``clustering/tree.py``).
+
 Fewer distinct vectors than two themes' worth (identical texts) skip UMAP: each group of
 identical vectors of at least ``min_cluster_size`` is a theme. Fewer items than
 ``min_cluster_size`` are all unassigned.
@@ -68,6 +72,12 @@ class ClusterParams:
             new install, a scoped map) gets both cuts too: with one cut at the smallest size,
             the top issue of a 700-item queue came out as 4-5 leaves (bench/RESULTS.md,
             2026-12-08).
+        parent_share: The areas (the cut that parent themes come from, clustering/tree.py) are
+            clusters of at least this share of the items, and at least the coarse cut's size:
+            at most ``1 / parent_share`` areas, a top level a person can read at any volume.
+            Leaves have no such floor. On HWU64 1/30 to 1/60 gave the same quality and 1/80
+            fell off (its areas were single intents); 1/40 is the middle of that plateau
+            (bench/RESULTS.md, 2026-12-08).
         n_neighbors: UMAP neighbourhood; larger favours global structure, is slower.
         n_components: UMAP output dimensions; HDBSCAN works well in 5-10.
         n_epochs: UMAP optimisation epochs; 100 is as good as 200-500 here and 2-3x faster.
@@ -91,6 +101,7 @@ class ClusterParams:
     min_cluster_size: int = 10
     min_samples: int = 5
     area_share: float = 1 / 200
+    parent_share: float = 1 / 40
     n_neighbors: int = 15
     n_components: int = 5
     n_epochs: int = 100
@@ -104,9 +115,29 @@ class ClusterParams:
         """``min_cluster_size`` of the coarse cut for ``n`` fitted items."""
         return max(2 * self.min_cluster_size, round(self.area_share * n))
 
+    def parent_area_size(self, n: int) -> int:
+        """``min_cluster_size`` of the cut that finds the areas, for ``n`` fitted items."""
+        return max(self.area_size(n), round(self.parent_share * n))
+
+
+@dataclass(frozen=True)
+class ClusterMap:
+    """What one clustering of the vectors gives.
+
+    Attributes:
+        labels: Leaf theme per item, shape ``(n,)``, int64: ``0..k-1`` by decreasing size,
+            ``-1`` unassigned.
+        areas: Density area per item on the same map, shape ``(n,)``, int64; ``-1`` for an item
+            in no area, and for every item outside the fitted sample. Parent themes are made
+            from them (:func:`clustering.tree.parent_groups`).
+    """
+
+    labels: Labels
+    areas: Labels
+
 
 def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: ClusterParams | None = None) -> Labels:
-    """Cluster embeddings into themes.
+    """Cluster embeddings into leaf themes (the labels of :func:`cluster_map`).
 
     Args:
         vectors: Embeddings, shape ``(n, d)``; any scale (they are L2-normalised here).
@@ -121,44 +152,63 @@ def cluster_vectors(vectors: NDArray[np.floating], *, seed: int = 42, params: Cl
         >>> labels = cluster_vectors(embeddings)
         >>> ids, centres = centroids(embeddings, labels)
     """
+    return cluster_map(vectors, seed=seed, params=params).labels
+
+
+def cluster_map(vectors: NDArray[np.floating], *, seed: int = 42, params: ClusterParams | None = None) -> ClusterMap:
+    """Cluster embeddings into leaf themes, and the areas that parent themes are made of.
+
+    Args:
+        vectors: Embeddings, shape ``(n, d)``; any scale (they are L2-normalised here).
+        seed: Seeds UMAP and the sample; the same input and seed give identical results.
+        params: Pipeline settings; the defaults adapt to ``n`` by rule.
+
+    Returns:
+        The :class:`ClusterMap`. Too few items for two minimum-size clusters gives all ``-1``.
+    """
     with _ONE_RUN, threadpool_limits(limits=1, user_api="blas"):
         return _cluster(np.asarray(vectors), seed=seed, params=params or ClusterParams())
 
 
-def _cluster(vectors: NDArray[np.floating], *, seed: int, params: ClusterParams) -> Labels:
+def _cluster(vectors: NDArray[np.floating], *, seed: int, params: ClusterParams) -> ClusterMap:
     n = vectors.shape[0]
     if n > params.sample_threshold:
         rng = np.random.default_rng(seed)
         fit_rows = np.sort(rng.choice(n, size=params.sample_threshold, replace=False))
     else:
         fit_rows = np.arange(n)
-    fit_labels = _fit(_normalised(vectors[fit_rows]), seed=seed, params=params)
+    fitted = _fit(_normalised(vectors[fit_rows]), seed=seed, params=params)
     if len(fit_rows) == n:
-        return fit_labels
-    ids, centres = centroids(vectors[fit_rows], fit_labels)
+        return fitted
+    ids, centres = centroids(vectors[fit_rows], fitted.labels)
     # Scoring every row (the sample too) avoids copying the other rows out of a large input.
     labels = assign_to_nearest(vectors, centres, params.assign_similarity, label_ids=ids)
-    labels[fit_rows] = fit_labels
-    return labels
+    labels[fit_rows] = fitted.labels
+    areas = np.full(n, -1, dtype=np.int64)
+    areas[fit_rows] = fitted.areas
+    return ClusterMap(labels, areas)
 
 
-def _fit(unit: NDArray[np.float32], *, seed: int, params: ClusterParams) -> Labels:
+def _fit(unit: NDArray[np.float32], *, seed: int, params: ClusterParams) -> ClusterMap:
     n = unit.shape[0]
+    no_areas = np.full(n, -1, dtype=np.int64)
     if n < params.min_cluster_size:
-        return np.full(n, -1, dtype=np.int64)
+        return ClusterMap(no_areas.copy(), no_areas)
     _, copy_of, copies = np.unique(np.round(unit, 5), axis=0, return_inverse=True, return_counts=True)
     if copies.size < 2 * params.min_cluster_size:
         # Too few distinct vectors for a density estimate (identical texts): each group of
         # identical vectors large enough is a theme, the rest unassigned.
         themes = np.where(copies >= params.min_cluster_size, np.arange(copies.size), -1)
-        return _by_size(themes[copy_of.ravel()])
+        return ClusterMap(_by_size(themes[copy_of.ravel()]), no_areas)
     reduced, neighbours = _reduce(unit, seed=seed, params=params)
+    parent_area = params.parent_area_size(n)
+    areas = _hdbscan(reduced, parent_area, max(3, round(math.sqrt(parent_area))))
     area = params.area_size(n)
     labels = _hdbscan(reduced, area, max(3, round(math.sqrt(area))))
     labels = merge_near_duplicates(unit, labels, params.merge_similarity)
     fine = _hdbscan(reduced, params.min_cluster_size, params.min_samples)
     labels = add_small_themes(labels, fine, vectors=unit, max_similarity=params.assign_similarity)
-    return _by_size(_tidy(unit, labels, neighbours, params))
+    return ClusterMap(_by_size(_tidy(unit, labels, neighbours, params)), areas)
 
 
 def add_small_themes(

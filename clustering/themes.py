@@ -6,10 +6,10 @@ write: leaf and parent themes with kept or new ids, the merged / split / gone li
 item's leaf and the stability of the run. The order of a run::
 
     person's themes claim the unpinned items near their seed      (ahead of the clustering)
-    -> cluster the rest into leaves (cluster_vectors)
+    -> cluster the rest into leaves and density areas (cluster.cluster_map)
     -> clusters holding pinned members continue those curated themes
     -> the other clusters match the uncurated previous leaves (ids kept), then hysteresis
-    -> leaves grouped into parents (tree.parent_groups), pinned parents kept,
+    -> leaves grouped into parents by area (tree.parent_groups), pinned parents kept,
        parents matched to the previous parents by their leaves' members
     -> labels, keywords, representatives, lifecycle (a parent is named after the area its
        leaves' labels share)
@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from clustering.cluster import ClusterParams, centroids, cluster_vectors, representatives
+from clustering.cluster import ClusterParams, centroids, cluster_map, representatives
 from clustering.hysteresis import keep_merged_apart, stick_to_previous
 from clustering.keywords import EmbedTexts, TextCounts, area_labels, count_texts, label_themes
 from clustering.matching import PreviousTheme, ThemeMatch, match_themes, stability
@@ -199,11 +199,13 @@ def recluster(
     forced = _forced_themes(vectors, ids, before, leaves_before, pins)
     curated = {t for t, theme in leaves_before.items() if theme.is_decided} | {int(t) for t in forced[forced >= 0]}
     labels = np.full(n, -1, dtype=np.int64)
+    areas = np.full(n, -1, dtype=np.int64)
     step = time.perf_counter()
     # A person's theme claims its items ahead of the clustering: they are not clustered at all.
     free = np.flatnonzero(~_seed_claimed(forced, ids, pins, before, leaves_before))
     if free.size:
-        labels[free] = cluster_vectors(vectors[free], seed=seed, params=params)
+        clustered = cluster_map(vectors[free], seed=seed, params=params)
+        labels[free], areas[free] = clustered.labels, clustered.areas
 
     timings = {"cluster_s": time.perf_counter() - step}
     step = time.perf_counter()
@@ -230,7 +232,7 @@ def recluster(
     merged, split, gone = _leaf_lineage(match, key_of, present, ids, before, assignment, curated)
 
     parent_of_leaf, parent_plan = _plan_parents(
-        vectors, ids, labels, key_of, present, before, leaves_before, parents_before
+        vectors, ids, labels, areas, key_of, present, before, leaves_before, parents_before
     )
     parent_key = {key_of[leaf]: parent_plan.key_of[p] for leaf, p in parent_of_leaf.items() if p >= 0}
     timings["match_s"] = time.perf_counter() - step
@@ -471,6 +473,7 @@ def _plan_parents(
     vectors: NDArray[np.float32],
     ids: list[int],
     labels: NDArray[np.int64],
+    areas: NDArray[np.int64],
     key_of: Mapping[int, int],
     present: set[int],
     before: list[int | None],
@@ -478,11 +481,11 @@ def _plan_parents(
     parents_before: Mapping[int, CurrentTheme],
 ) -> tuple[dict[int, int], _ParentPlan]:
     """Parents: a leaf that lives on keeps its parent (a pinned parent always); new leaves are
-    placed by the agglomeration (tree.parent_groups): with the settled leaves of their group, or as
+    placed by the grouping (tree.parent_groups): with the settled leaves of their group, or as
     a group of their own matched to the previous parents by the items under it. Curated parents
     never disappear."""
     curated = {p for p, theme in parents_before.items() if theme.is_decided}
-    grouping = parent_groups(vectors, labels) if present else {}
+    grouping = parent_groups(vectors, labels, areas=areas) if present else {}
     next_label = max(grouping.values(), default=-1) + 1
     forced_label: dict[int, int] = {}
     parent_of_leaf: dict[int, int] = {}
@@ -490,7 +493,7 @@ def _plan_parents(
     for label in sorted(present):
         theme = leaves_before.get(key_of[label])
         # Hysteresis: a leaf that lives on keeps its parent while that parent lives (a pinned one
-        # always); only new leaves are placed by the agglomeration.
+        # always); only new leaves are placed by the grouping.
         keeps = theme is not None and (theme.parent_pinned or theme.parent_id in parents_before)
         if theme is None or not keeps:
             fresh.append(label)

@@ -15,6 +15,7 @@ from clustering.cluster import (
     add_small_themes,
     assign_to_nearest,
     centroids,
+    cluster_map,
     cluster_vectors,
     merge_near_duplicates,
     representatives,
@@ -152,6 +153,30 @@ def test_in_a_small_set_a_distinct_issue_of_a_dozen_items_is_a_theme() -> None:
     assert rare_labels[0] >= 0 and (rare_labels == rare_labels[0]).mean() >= 0.9
     assert not np.isin(rare_labels[0], labels[:-12])
     assert adjusted_rand_score(truth, labels[:-12]) > 0.98
+
+
+@pytest.mark.slow
+def test_the_map_holds_areas_that_each_leaf_lies_within(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, _, labels = clustered
+    result = cluster_map(points, seed=7)
+    np.testing.assert_array_equal(result.labels, labels)
+    assert result.areas.shape == labels.shape and result.areas.dtype == np.int64
+    assert (result.areas >= 0).mean() > 0.5
+    for leaf in np.unique(labels[labels >= 0]):
+        inside = result.areas[labels == leaf]
+        assert (inside == np.bincount(inside[inside >= 0]).argmax()).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_areas_cover_only_the_fitted_sample_of_a_large_input(
+    clustered: tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> None:
+    points, _, _ = clustered
+    result = cluster_map(points, seed=7, params=ClusterParams(sample_threshold=300))
+    assert (result.labels >= 0).all()
+    assert (result.areas >= 0).sum() <= 300 and (result.areas == -1).sum() >= len(points) - 300
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 9])

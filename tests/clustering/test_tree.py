@@ -1,4 +1,7 @@
-"""Parent themes over leaf themes, on synthetic leaves: two areas of three leaves, one loner."""
+"""Parent themes over leaf themes, on synthetic leaves: two areas of three leaves, one loner.
+
+With density areas given (``ClusterMap.areas``), a leaf goes under the area that holds most of its
+items, whatever its centroid says; without them, the leaf centroids are agglomerated."""
 
 import numpy as np
 import numpy.typing as npt
@@ -49,3 +52,30 @@ def test_no_leaves_or_one_leaf() -> None:
     assert parent_groups(vectors, np.array([-1, -1, -1])) == {}
     assert parent_groups(vectors, np.array([4, 4, -1])) == {4: 0}
     assert parent_groups(np.zeros((0, 3), dtype=np.float32), np.zeros(0, dtype=np.int64)) == {}
+
+
+def test_a_leaf_goes_under_the_area_that_holds_most_of_its_items() -> None:
+    vectors, leaf, _ = areas(seed=4)
+    # The density cut put leaves 0 and 3 in one area, and leaves 1, 2, 4 and 5 in another, which
+    # the leaf centroids alone would not; leaf 3 has a few items in the second area too.
+    area = np.select([np.isin(leaf, [0, 3]), np.isin(leaf, [1, 2, 4, 5])], [7, 9], default=-1)
+    area[np.flatnonzero(leaf == 3)[:5]] = 9
+    groups = parent_groups(vectors, leaf, areas=area)
+    assert groups[0] == groups[3] != groups[1]
+    assert groups[1] == groups[2] == groups[4] == groups[5]
+    assert groups[6] not in (groups[0], groups[1])  # the loner is in no area and close to none
+
+
+def test_a_leaf_outside_every_area_joins_the_closest_if_close_enough() -> None:
+    vectors, leaf, leaf_area = areas(seed=5)
+    area = np.where(leaf_area[np.maximum(leaf, 0)] == 0, 0, 1)
+    area[(leaf == 2) | (leaf == 6) | (leaf < 0)] = -1  # leaf 2 (of area A) and the loner: in no area
+    groups = parent_groups(vectors, leaf, areas=area)
+    assert groups[2] == groups[0] == groups[1]  # by its centroid, leaf 2 belongs with area A
+    assert groups[6] not in (groups[0], groups[3])
+    assert len(set(groups.values())) == 3
+
+
+def test_no_area_at_all_falls_back_to_the_agglomeration() -> None:
+    vectors, leaf, _ = areas(seed=6)
+    assert parent_groups(vectors, leaf, areas=np.full(leaf.shape, -1)) == parent_groups(vectors, leaf)
