@@ -199,8 +199,16 @@ def allowed_methods(request: Request) -> str:
 
 
 def _is_dead_connection(exc: BaseException) -> bool:
-    """asyncpg's words when the server went away under a connection (see ``on_interface_error``)."""
+    """asyncpg's words when the server went away under a connection (see ``on_interface_error``).
+
+    Also its protocol's own error when the next statement finds the connection still waiting out
+    an error the server sent before it went away ("cannot switch to state 12; another operation
+    (2) is in progress", 2 being the state that consumes an error): the 2-hour soak met it once,
+    at its Postgres restart (bench/RESULTS.md, 2026-12-08). The statement was never sent.
+    """
     message = str(exc)
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return message.startswith("cannot switch to state") or message == "not connected"
     return (
         isinstance(exc, asyncpg.exceptions.InterfaceError)
         and "connection" in message

@@ -76,3 +76,20 @@ async def test_our_own_bug_stays_500() -> None:
     except ValueError as error:
         resp = await answer_to(error)
     assert resp.status_code == 500 and resp.json()["error"] == "internal_error"
+
+
+@pytest.mark.parametrize(
+    ("message", "status"),
+    [
+        ("cannot switch to state 12; another operation (2) is in progress", 503),  # the soak's
+        ('cannot switch to state 12; protocol is in the "failed" state', 503),
+        ("not connected", 503),
+        ("unexpected message", 500),
+    ],
+)
+async def test_a_connection_left_mid_error_by_an_outage_is_503(message: str, status: int) -> None:
+    # At the 2-hour soak's Postgres restart a webhook's lookup found its pooled connection still
+    # consuming an error the server sent before it shut down; that gave a 500.
+    resp = await answer_to(asyncpg.exceptions.InternalClientError(message))
+    assert resp.status_code == status
+    assert (resp.headers.get("retry-after") is not None) == (status == 503)
