@@ -42,6 +42,17 @@ def blobs(
     return points.astype(np.float32), truth
 
 
+def assert_last_items_are_a_theme_of_their_own(
+    labels: npt.NDArray[np.int64], truth: npt.NDArray[np.int64], k: int, share: float = 0.9
+) -> None:
+    """The last ``k`` items share a theme (``share`` of them at least) that no other item is in,
+    and the other items are clustered as ``truth`` says."""
+    own = labels[-k:]
+    assert own[0] >= 0 and (own == own[0]).mean() >= share
+    assert not np.isin(own[0], labels[:-k])
+    assert adjusted_rand_score(truth, labels[:-k]) > 0.98
+
+
 @pytest.fixture(scope="module")
 def clustered() -> tuple[Vectors, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     warm_up()
@@ -108,10 +119,7 @@ def test_a_small_distinct_issue_is_a_theme_below_the_coarse_size(
     params = ClusterParams(area_share=0.1)
     assert params.area_size(len(points) + 14) == 49
     labels = cluster_vectors(np.vstack([points, rare]), seed=7, params=params)
-    rare_labels = labels[-14:]
-    assert rare_labels[0] >= 0 and (rare_labels == rare_labels[0]).mean() >= 0.9
-    assert not np.isin(rare_labels[0], labels[:-14])
-    assert adjusted_rand_score(truth, labels[:-14]) > 0.98
+    assert_last_items_are_a_theme_of_their_own(labels, truth, 14)
 
 
 def one_issue_in_two_phrasings(seed: int, per_phrasing: int = 15) -> Vectors:
@@ -137,10 +145,7 @@ def test_in_a_small_set_one_issue_worded_two_ways_is_one_theme() -> None:
     warm_up()
     points, truth = blobs(seed=0, n_blobs=6, per_blob=40)
     labels = cluster_vectors(np.vstack([points, one_issue_in_two_phrasings(100)]), seed=7)
-    issue = labels[-30:]
-    assert issue[0] >= 0 and (issue == issue[0]).all()
-    assert not np.isin(issue[0], labels[:-30])
-    assert adjusted_rand_score(truth, labels[:-30]) > 0.98
+    assert_last_items_are_a_theme_of_their_own(labels, truth, 30, share=1.0)
 
 
 @pytest.mark.slow
@@ -149,10 +154,7 @@ def test_in_a_small_set_a_distinct_issue_of_a_dozen_items_is_a_theme() -> None:
     points, truth = blobs(seed=0, n_blobs=6, per_blob=40)
     rare, _ = blobs(seed=9, n_blobs=1, per_blob=12)
     labels = cluster_vectors(np.vstack([points, rare]), seed=7)
-    rare_labels = labels[-12:]
-    assert rare_labels[0] >= 0 and (rare_labels == rare_labels[0]).mean() >= 0.9
-    assert not np.isin(rare_labels[0], labels[:-12])
-    assert adjusted_rand_score(truth, labels[:-12]) > 0.98
+    assert_last_items_are_a_theme_of_their_own(labels, truth, 12)
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,26 @@ def _start_worker(env: dict[str, str], valkey: Valkey, log: Path) -> subprocess.
         )
 
 
+@contextmanager
+def _worker_on_valkey(
+    env: dict[str, str], tmp_path: Path, *, valkey_up: bool = True
+) -> Iterator[tuple[Valkey, Redis, subprocess.Popen[bytes], Path]]:
+    """A Valkey (started or not), a client of it, and a deliveries worker on it; all stopped after."""
+    valkey = Valkey(tmp_path / "valkey", free_port())
+    if valkey_up:
+        valkey.start()
+    redis = Redis.from_url(valkey.url(0))
+    log = tmp_path / "worker.log"
+    worker = _start_worker(env, valkey, log)
+    try:
+        yield valkey, redis, worker, log
+    finally:
+        if worker.poll() is None:
+            stop(worker)
+        redis.close()
+        valkey.stop()
+
+
 def _lose_redis_as_a_job_ends(valkey: Valkey, redis: Redis) -> None:
     """Stop Valkey while a job runs, and keep it down until the job has ended."""
     slow = Queue("deliveries", connection=redis).enqueue("time.sleep", 4)
@@ -53,12 +74,7 @@ def _lose_redis_as_a_job_ends(valkey: Valkey, redis: Redis) -> None:
 def test_a_worker_caught_by_a_redis_restart_as_a_job_ends_runs_on_in_the_same_process(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    valkey = Valkey(tmp_path / "valkey", free_port())
-    valkey.start()
-    redis = Redis.from_url(valkey.url(0))
-    log = tmp_path / "worker.log"
-    worker = _start_worker(worker_env, valkey, log)
-    try:
+    with _worker_on_valkey(worker_env, tmp_path) as (valkey, redis, worker, log):
         _lose_redis_as_a_job_ends(valkey, redis)
         assert worker.poll() is None, "the worker exited while Redis was down"
         valkey.start()
@@ -66,42 +82,23 @@ def test_a_worker_caught_by_a_redis_restart_as_a_job_ends_runs_on_in_the_same_pr
         after = Queue("deliveries", connection=redis).enqueue("os.getpid")
         _wait(lambda: after.get_status(refresh=True) == JobStatus.FINISHED, "a job after the restart")
         assert after.return_value() == worker.pid
-    finally:
-        if worker.poll() is None:
-            stop(worker)
-        redis.close()
-        valkey.stop()
     assert "starting the worker loop again" in log.read_text(errors="replace")
 
 
 @pytest.mark.slow
 def test_a_worker_waiting_for_redis_stops_with_0_on_sigterm(worker_env: dict[str, str], tmp_path: Path) -> None:
-    valkey = Valkey(tmp_path / "valkey", free_port())
-    valkey.start()
-    redis = Redis.from_url(valkey.url(0))
-    log = tmp_path / "worker.log"
-    worker = _start_worker(worker_env, valkey, log)
-    try:
+    with _worker_on_valkey(worker_env, tmp_path) as (valkey, redis, worker, log):
         _lose_redis_as_a_job_ends(valkey, redis)
         assert "starting the worker loop again" in log.read_text(errors="replace")
         worker.terminate()
         assert worker.wait(timeout=10) == 0, log.read_text(errors="replace")
-    finally:
-        if worker.poll() is None:
-            stop(worker)
-        redis.close()
-        valkey.stop()
 
 
 @pytest.mark.slow
 def test_a_worker_started_while_redis_is_down_waits_for_it_and_then_serves(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    valkey = Valkey(tmp_path / "valkey", free_port())  # not started yet
-    redis = Redis.from_url(valkey.url(0))
-    log = tmp_path / "worker.log"
-    worker = _start_worker(worker_env, valkey, log)
-    try:
+    with _worker_on_valkey(worker_env, tmp_path, valkey_up=False) as (valkey, redis, worker, log):
         _wait(lambda: "model ready" in log.read_text(errors="replace"), "the model to load")
         time.sleep(3)
         assert worker.poll() is None, log.read_text(errors="replace")
@@ -109,8 +106,3 @@ def test_a_worker_started_while_redis_is_down_waits_for_it_and_then_serves(
         job = Queue("deliveries", connection=redis).enqueue("os.getpid")
         _wait(lambda: job.get_status(refresh=True) == JobStatus.FINISHED, "the job")
         assert job.return_value() == worker.pid
-    finally:
-        if worker.poll() is None:
-            stop(worker)
-        redis.close()
-        valkey.stop()
