@@ -173,7 +173,12 @@ def leaf_method(name: str, params: ClusterParams) -> Callable[[Vectors], Cluster
     if name == "ours":
         return lambda vectors: cluster_map(vectors, params=params)
     leaves = _alternative(name, params)
-    return lambda vectors: ClusterMap(labels := leaves(vectors), np.full(labels.shape, -1, dtype=np.int64))
+
+    def without_areas(vectors: Vectors) -> ClusterMap:
+        labels = leaves(vectors)
+        return ClusterMap(labels, np.full(labels.shape, -1, dtype=np.int64))
+
+    return without_areas
 
 
 def _alternative(name: str, params: ClusterParams) -> Callable[[Vectors], Labels]:
